@@ -1,0 +1,255 @@
+//! Upload session endpoints (`/v1/videos/uploads`).
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use chrono::{DateTime, Utc};
+use http::{HeaderMap, StatusCode};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::json::ApiJson;
+use crate::app::AppState;
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::ingest::model::{StoredPart, UploadSession, UploadStatus};
+use crate::ingest::plan::CreateUpload;
+use crate::ingest::{PartDeclaration, PartTarget, RegisterPart};
+
+/// Header carrying a part's SHA-256 (hex or base64).
+pub const SHA256_HEADER: &str = "x-reel-checksum-sha256";
+
+/// An upload session as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct UploadView {
+    upload_id: Uuid,
+    status: UploadStatus,
+    filename: String,
+    content_type: String,
+    size_bytes: u64,
+    part_size: u64,
+    part_count: u32,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    /// Set once completed: the seed's derived video linkage.
+    video_id: Option<Uuid>,
+    /// Parts the server holds, so a client can resume.
+    received_parts: Vec<StoredPart>,
+    /// Where to send each part still missing (empty once the session is closed).
+    parts: Vec<PartTarget>,
+}
+
+impl UploadView {
+    fn new(
+        session: &UploadSession,
+        received_parts: Vec<StoredPart>,
+        parts: Vec<PartTarget>,
+    ) -> Self {
+        UploadView {
+            upload_id: session.id,
+            status: session.status,
+            filename: session.filename.clone(),
+            content_type: session.content_type.clone(),
+            size_bytes: session.size_bytes,
+            part_size: session.part_size,
+            part_count: session.part_count,
+            created_at: session.created_at,
+            expires_at: session.expires_at,
+            video_id: (session.status == UploadStatus::Completed).then_some(session.video_id),
+            received_parts,
+            parts,
+        }
+    }
+}
+
+fn upload_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::not_found("upload"))
+}
+
+/// `POST /v1/videos/uploads`: opens a session and answers the part plan.
+#[tracing::instrument(skip_all, fields(user = %user.id), err(Debug))]
+pub async fn create(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(request): ApiJson<CreateUpload>,
+) -> Result<(StatusCode, Json<UploadView>), ApiError> {
+    let session = state.ingest.create(&user.id, request, Utc::now()).await?;
+    let targets = state.ingest.targets(&session, 1..=session.part_count)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(UploadView::new(&session, Vec::new(), targets)),
+    ))
+}
+
+/// `GET /v1/videos/uploads/{id}`: status, held parts, targets for the missing ones.
+#[tracing::instrument(skip_all, fields(user = %user.id), err(Debug))]
+pub async fn show(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<UploadView>, ApiError> {
+    let session = state.ingest.session_for(&user, upload_id(&id)?).await?;
+    let received = state.ingest.parts(&session).await?;
+    let missing =
+        (1..=session.part_count).filter(|n| !received.iter().any(|p| p.part_number == *n));
+    let targets = if session.status.accepts_parts() {
+        state.ingest.targets(&session, missing)?
+    } else {
+        Vec::new()
+    };
+    Ok(Json(UploadView::new(&session, received, targets)))
+}
+
+/// The answer to a part PUT.
+#[derive(Debug, Serialize)]
+pub struct PartReceipt {
+    part_number: u32,
+    etag: String,
+    sha256: Option<String>,
+}
+
+/// `PUT /v1/videos/uploads/{id}/parts/{n}`: streams a part to storage.
+#[tracing::instrument(skip_all, fields(user = %user.id, part = %part), err(Debug))]
+pub async fn put_part(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path((id, part)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<PartReceipt>, ApiError> {
+    let session = state.ingest.session_for(&user, upload_id(&id)?).await?;
+    let part_number: u32 = part
+        .parse()
+        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "part_not_found", "no such part"))?;
+    let declared = declaration(&headers)?;
+    let stored = state
+        .ingest
+        .put_part(
+            &session,
+            part_number,
+            declared,
+            body.into_data_stream(),
+            Utc::now(),
+        )
+        .await?;
+    Ok(Json(PartReceipt {
+        part_number: stored.part_number,
+        etag: stored.etag,
+        sha256: stored.sha256,
+    }))
+}
+
+fn declaration(headers: &HeaderMap) -> Result<PartDeclaration, ApiError> {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .map(|v| v.to_str().unwrap_or_default().trim().to_owned())
+    };
+    let content_length = text("content-length")
+        .map(|v| {
+            v.parse::<u64>().map_err(|_| {
+                ApiError::bad_request("invalid_header", "Content-Length is not a number")
+            })
+        })
+        .transpose()?;
+    let md5 = text("content-md5")
+        .map(|v| {
+            digest::<16>(&v).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_header",
+                    "Content-MD5 must be the base64 of 16 bytes",
+                )
+            })
+        })
+        .transpose()?;
+    let sha256 = text(SHA256_HEADER)
+        .map(|v| {
+            digest::<32>(&v).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_header",
+                    "x-reel-checksum-sha256 must be 32 bytes in hex or base64",
+                )
+            })
+        })
+        .transpose()?;
+    Ok(PartDeclaration {
+        content_length,
+        md5,
+        sha256,
+    })
+}
+
+fn digest<const N: usize>(text: &str) -> Option<[u8; N]> {
+    let bytes = if text.len() == N * 2 {
+        hex::decode(text).ok()
+    } else {
+        BASE64.decode(text).ok()
+    }?;
+    bytes.try_into().ok()
+}
+
+/// The body of `POST /v1/videos/uploads/{id}/parts`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterParts {
+    parts: Vec<RegisterPart>,
+}
+
+/// The answer to a part registration.
+#[derive(Debug, Serialize)]
+pub struct RegisteredParts {
+    parts: Vec<StoredPart>,
+}
+
+/// `POST /v1/videos/uploads/{id}/parts`: registers parts PUT straight to the bucket.
+#[tracing::instrument(skip_all, fields(user = %user.id), err(Debug))]
+pub async fn register_parts(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RegisterParts>,
+) -> Result<Json<RegisteredParts>, ApiError> {
+    let session = state.ingest.session_for(&user, upload_id(&id)?).await?;
+    let parts = state
+        .ingest
+        .register_parts(&session, body.parts, Utc::now())
+        .await?;
+    Ok(Json(RegisteredParts { parts }))
+}
+
+/// The answer to completion.
+#[derive(Debug, Serialize)]
+pub struct Completed {
+    video_id: Uuid,
+    status: &'static str,
+}
+
+/// `POST /v1/videos/uploads/{id}/complete`: assembles and hands the video to the pipeline.
+#[tracing::instrument(skip_all, fields(user = %user.id), err(Debug))]
+pub async fn complete(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Completed>), ApiError> {
+    let session = state.ingest.session_for(&user, upload_id(&id)?).await?;
+    let video_id = state.ingest.complete(&session, Utc::now()).await?;
+    let status = match state.db.get_video(video_id).await? {
+        Some(video) => video.status.as_str(),
+        None => "processing",
+    };
+    Ok((StatusCode::ACCEPTED, Json(Completed { video_id, status })))
+}
+
+/// `DELETE /v1/videos/uploads/{id}`: aborts and frees staged data.
+#[tracing::instrument(skip_all, fields(user = %user.id), err(Debug))]
+pub async fn abort(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let session = state.ingest.session_for(&user, upload_id(&id)?).await?;
+    state.ingest.abort(&session, Utc::now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,185 @@
+//! Wiring: builds the shared state from configuration, binds the listener, starts the
+//! background workers and runs until a shutdown signal.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::Authenticator;
+use crate::config::{Config, MediaConfig};
+use crate::db::{Db, DbOptions};
+use crate::ingest::{Ingest, sweeper};
+use crate::storage::Storage;
+
+/// State shared by every handler.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// Metadata store.
+    pub db: Db,
+    /// Object store.
+    pub storage: Storage,
+    /// Upload service.
+    pub ingest: Ingest,
+    /// Token verifier.
+    pub auth: Authenticator,
+    /// Media tool paths (for readiness).
+    pub media: Arc<MediaConfig>,
+}
+
+impl FromRef<AppState> for Authenticator {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.clone()
+    }
+}
+
+/// Opens the database (and migrates it) and the object store.
+pub async fn open_backends(config: &Config) -> anyhow::Result<(Db, Storage)> {
+    let db = Db::connect(&DbOptions {
+        url: config.database.url.clone(),
+        max_connections: config.database.max_connections,
+        acquire_timeout: config.database.acquire_timeout,
+    })?;
+    db.migrate().await?;
+    tracing::info!(engine = db.engine(), "database migrated");
+    let storage = Storage::open(&config.storage)?;
+    tracing::info!(backend = ?config.storage.backend, "object store opened");
+    Ok((db, storage))
+}
+
+/// Builds the shared state.
+pub async fn state(config: &Config) -> anyhow::Result<AppState> {
+    let (db, storage) = open_backends(config).await?;
+    let auth = Authenticator::new(config.jwt_secret()?.expose().as_bytes());
+    let ingest = Ingest::new(
+        db.clone(),
+        storage.clone(),
+        config.uploads.clone(),
+        config.public_url(),
+    );
+    Ok(AppState {
+        db,
+        storage,
+        ingest,
+        auth,
+        media: Arc::new(config.media.clone()),
+    })
+}
+
+/// Starts the background workers (the upload sweeper) on `tracker`.
+pub fn spawn_workers(
+    state: &AppState,
+    config: &Config,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) {
+    tracker.spawn(sweeper::run(
+        state.ingest.clone(),
+        config.uploads.sweep_interval,
+        shutdown.clone(),
+    ));
+    tracing::info!("background workers started");
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    config: Config,
+    workers: bool,
+}
+
+impl Application {
+    /// Builds the state and binds `config.server.bind` (port 0 picks a free port).
+    pub async fn build(config: Config, workers: bool) -> anyhow::Result<Self> {
+        let state = state(&config).await?;
+        let listener = TcpListener::bind(config.server.bind).await?;
+        tracing::info!(addr = %listener.local_addr()?, "listening");
+        Ok(Application {
+            listener,
+            state,
+            config,
+            workers,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The shared state (tests use it to reach the database directly).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then drains requests and workers in order.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let token = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        if self.workers {
+            spawn_workers(&self.state, &self.config, &tracker, &token);
+        }
+        let router = crate::api::router(self.state.clone());
+        let stop = token.clone();
+        axum::serve(self.listener, router)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                stop.cancel();
+            })
+            .await?;
+        tracing::info!("http server stopped; draining workers");
+        token.cancel();
+        tracker.close();
+        tracker.wait().await;
+        self.state.db.close().await;
+        tracing::info!("shutdown complete");
+        Ok(())
+    }
+}
+
+/// Runs only the background workers until `shutdown` completes.
+pub async fn run_workers(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let state = state(&config).await?;
+    let token = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    spawn_workers(&state, &config, &tracker, &token);
+    shutdown.await;
+    token.cancel();
+    tracker.close();
+    tracker.wait().await;
+    state.db.close().await;
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received");
+}

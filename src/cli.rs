@@ -1,0 +1,146 @@
+//! The `reel` command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::{Parser, Subcommand};
+use figment::Figment;
+use figment::providers::Serialized;
+
+use crate::app::{self, Application};
+use crate::auth::{Authenticator, Claims, Role, UserId};
+use crate::config::{Config, StorageBackend};
+use crate::telemetry;
+
+/// reel: video ingest and delivery.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub struct Cli {
+    /// TOML configuration file (environment `REEL_SECTION__KEY` and flags override it).
+    #[arg(long, global = true, env = "REEL_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the HTTP API (and, unless --no-workers, the background workers).
+    Serve {
+        /// Listen address, e.g. 0.0.0.0:8080.
+        #[arg(long)]
+        bind: Option<SocketAddr>,
+        /// Serve HTTP only; run workers elsewhere with `reel worker`.
+        #[arg(long)]
+        no_workers: bool,
+    },
+    /// Run the background workers only.
+    Worker,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print a bearer token for local use.
+    Token {
+        /// User id (the token's `sub`).
+        #[arg(long)]
+        user: String,
+        /// Grant the admin (ops) role.
+        #[arg(long)]
+        admin: bool,
+        /// Delivery cohort claim, e.g. `low_conversion`.
+        #[arg(long)]
+        cohort: Option<String>,
+        /// Lifetime, e.g. `30d`, `12h`.
+        #[arg(long, default_value = "30d", value_parser = humantime::parse_duration)]
+        ttl: Duration,
+    },
+    /// Print the effective configuration (secrets redacted).
+    Config,
+}
+
+impl Cli {
+    /// Runs the chosen command.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let mut overrides = Figment::new();
+        if let Command::Serve {
+            bind: Some(bind), ..
+        } = &self.command
+        {
+            overrides = overrides.merge(Serialized::default("server.bind", bind.to_string()));
+        }
+        let config = Config::load(self.config.as_deref(), overrides)?;
+        telemetry::init_logging(&config.log);
+        match self.command {
+            Command::Serve { no_workers, .. } => serve(config, !no_workers).await,
+            Command::Worker => app::run_workers(config, app::shutdown_signal()).await,
+            Command::Migrate => app::open_backends(&config).await.map(drop),
+            Command::Token {
+                user,
+                admin,
+                cohort,
+                ttl,
+            } => {
+                println!("{}", mint(&config, &user, admin, cohort, ttl)?);
+                Ok(())
+            }
+            Command::Config => {
+                println!("{}", toml::to_string_pretty(&config)?);
+                Ok(())
+            }
+        }
+    }
+}
+
+async fn serve(config: Config, workers: bool) -> anyhow::Result<()> {
+    let embedded = config.database.url.starts_with("sqlite:")
+        && config.storage.backend == StorageBackend::Local;
+    let demo_token = if embedded {
+        Some(mint(
+            &config,
+            "demo",
+            false,
+            None,
+            Duration::from_secs(86_400),
+        )?)
+    } else {
+        None
+    };
+    let app = Application::build(config, workers).await?;
+    if let Some(token) = demo_token {
+        print_quickstart(app.local_addr()?, &token);
+    }
+    app.run_until_stopped(app::shutdown_signal()).await
+}
+
+fn print_quickstart(addr: SocketAddr, token: &str) {
+    eprintln!(
+        "\nreel is running on http://{addr} (SQLite + local files under ./data)\n\
+         A token for user 'demo' (valid 24 h; mint others with `reel token --user NAME`):\n\n  \
+         export TOKEN={token}\n\n\
+         Start an upload:\n\n  \
+         curl -s -X POST http://{addr}/v1/videos/uploads -H \"Authorization: Bearer $TOKEN\" \\\n    \
+         -H 'content-type: application/json' \\\n    \
+         -d '{{\"filename\":\"clip.mp4\",\"content_type\":\"video/mp4\",\"size_bytes\":'$(stat -c%s clip.mp4)'}}'\n\n\
+         then PUT each part to its `url` (with the same Authorization header) and POST .../complete.\n"
+    );
+}
+
+fn mint(
+    config: &Config,
+    user: &str,
+    admin: bool,
+    cohort: Option<String>,
+    ttl: Duration,
+) -> anyhow::Result<String> {
+    let user = UserId::parse(user)?;
+    let exp = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() + ttl.as_secs();
+    let role = if admin { Role::Admin } else { Role::User };
+    let claims = Claims {
+        sub: user.to_string(),
+        exp,
+        role,
+        cohort,
+    };
+    let auth = Authenticator::new(config.jwt_secret()?.expose().as_bytes());
+    Ok(auth.issue(&claims)?)
+}

@@ -1,0 +1,363 @@
+//! Configuration: defaults, then a TOML file, then `REEL_SECTION__KEY` environment variables,
+//! then command-line flags (flags win). `reel config` prints the effective result.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// A secret value: never printed by `Debug` or by `reel config`.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret text, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("[redacted]")
+    }
+}
+
+/// Everything reel reads at start-up.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Config {
+    /// HTTP server.
+    pub server: ServerConfig,
+    /// Metadata store.
+    pub database: DatabaseConfig,
+    /// Object store.
+    pub storage: StorageConfig,
+    /// Token verification.
+    pub auth: AuthConfig,
+    /// Upload sessions.
+    pub uploads: UploadsConfig,
+    /// External media tools.
+    pub media: MediaConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerConfig {
+    /// Listen address. `REEL_SERVER__BIND`.
+    pub bind: SocketAddr,
+    /// Base URL clients reach this server at, used in part URLs; defaults to `http://{bind}`.
+    /// `REEL_SERVER__PUBLIC_URL`.
+    pub public_url: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+        }
+    }
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` (embedded default) or `postgres://…`. `REEL_DATABASE__URL`.
+    pub url: String,
+    /// Pool size. `REEL_DATABASE__MAX_CONNECTIONS`.
+    pub max_connections: u32,
+    /// How long a request waits for a connection before answering 503.
+    #[serde(with = "humantime_serde")]
+    pub acquire_timeout: Duration,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: "sqlite://./data/reel.db".into(),
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Which object store backs the origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    /// Local filesystem under `local_root` (embedded default).
+    Local,
+    /// An S3-compatible bucket.
+    S3,
+}
+
+/// `[storage]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StorageConfig {
+    /// `local` or `s3`. `REEL_STORAGE__BACKEND`.
+    pub backend: StorageBackend,
+    /// Root directory of the local backend. `REEL_STORAGE__LOCAL_ROOT`.
+    pub local_root: PathBuf,
+    /// Lifetime of presigned part URLs.
+    #[serde(with = "humantime_serde")]
+    pub presign_ttl: Duration,
+    /// S3 settings, required when `backend = "s3"`.
+    pub s3: Option<S3Config>,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            backend: StorageBackend::Local,
+            local_root: PathBuf::from("./data/objects"),
+            presign_ttl: Duration::from_secs(3600),
+            s3: None,
+        }
+    }
+}
+
+/// `[storage.s3]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct S3Config {
+    /// e.g. `https://s3.eu-west-1.amazonaws.com` or `http://127.0.0.1:9000`.
+    pub endpoint: String,
+    /// Signing region.
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// Bucket name.
+    pub bucket: String,
+    /// Access key id.
+    pub access_key_id: String,
+    /// Secret key. `REEL_STORAGE__S3__SECRET_ACCESS_KEY`.
+    pub secret_access_key: Secret,
+    /// Path-style addressing (`endpoint/bucket/key`), needed by most self-hosted servers.
+    #[serde(default = "default_true")]
+    pub path_style: bool,
+    /// Hand clients presigned URLs so parts go straight to the bucket.
+    #[serde(default = "default_true")]
+    pub direct_uploads: bool,
+}
+
+fn default_region() -> String {
+    "us-east-1".into()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// `[auth]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    /// HS256 secret. `REEL_AUTH__JWT_SECRET`. When unset, read from `jwt_secret_file`.
+    pub jwt_secret: Option<Secret>,
+    /// File holding the secret; created with a random secret when missing.
+    pub jwt_secret_file: PathBuf,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            jwt_secret: None,
+            jwt_secret_file: PathBuf::from("./data/jwt-secret"),
+        }
+    }
+}
+
+/// `[uploads]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UploadsConfig {
+    /// Largest accepted upload. `REEL_UPLOADS__MAX_SIZE_BYTES`.
+    pub max_size_bytes: u64,
+    /// Preferred part size (grown when a file would need more than 10,000 parts).
+    pub part_size_bytes: u64,
+    /// How long a session may stay open.
+    #[serde(with = "humantime_serde")]
+    pub session_ttl: Duration,
+    /// How often the sweeper looks for expired sessions.
+    #[serde(with = "humantime_serde")]
+    pub sweep_interval: Duration,
+}
+
+impl Default for UploadsConfig {
+    fn default() -> Self {
+        UploadsConfig {
+            max_size_bytes: 4 << 30,
+            part_size_bytes: 8 << 20,
+            session_ttl: Duration::from_secs(24 * 3600),
+            sweep_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// `[media]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MediaConfig {
+    /// ffmpeg binary. `REEL_MEDIA__FFMPEG`.
+    pub ffmpeg: PathBuf,
+    /// ffprobe binary. `REEL_MEDIA__FFPROBE`.
+    pub ffprobe: PathBuf,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            ffmpeg: PathBuf::from("ffmpeg"),
+            ffprobe: PathBuf::from("ffprobe"),
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogConfig {
+    /// `text` or `json`. `REEL_LOG__FORMAT`.
+    pub format: LogFormat,
+    /// `tracing` filter, e.g. `info,reel=debug`. `RUST_LOG` overrides it.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            filter: "info".into(),
+        }
+    }
+}
+
+/// Errors loading configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A provider failed or a value has the wrong type.
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+    /// A value is out of range.
+    #[error("invalid configuration: {0}")]
+    OutOfRange(String),
+    /// The JWT secret file could not be read or created.
+    #[error("cannot read or create the JWT secret file {path:?}: {source}")]
+    SecretFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// S3's multipart limits.
+pub const MIN_PART_SIZE: u64 = 5 << 20;
+/// S3's largest single part.
+pub const MAX_PART_SIZE: u64 = 5 << 30;
+
+impl Config {
+    /// Layers defaults, the optional TOML `file`, the environment, and flag `overrides`.
+    pub fn load(file: Option<&Path>, overrides: Figment) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("REEL_").split("__"))
+            .merge(overrides)
+            .extract()
+            .map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let part = self.uploads.part_size_bytes;
+        if !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&part) {
+            return Err(ConfigError::OutOfRange(format!(
+                "uploads.part_size_bytes = {part}: S3 needs 5 MiB to 5 GiB"
+            )));
+        }
+        if self.storage.backend == StorageBackend::S3 && self.uploads.max_size_bytes > MAX_PART_SIZE
+        {
+            return Err(ConfigError::OutOfRange(
+                "uploads.max_size_bytes above 5 GiB is not supported on S3 (server-side copy limit)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The base URL for links to this server.
+    pub fn public_url(&self) -> String {
+        match &self.server.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.server.bind),
+        }
+    }
+
+    /// The JWT secret: configured, or read from (and on first use written to) the secret file.
+    pub fn jwt_secret(&self) -> Result<Secret, ConfigError> {
+        if let Some(secret) = &self.auth.jwt_secret {
+            return Ok(secret.clone());
+        }
+        let path = &self.auth.jwt_secret_file;
+        let io = |source| ConfigError::SecretFile {
+            path: path.clone(),
+            source,
+        };
+        match std::fs::read_to_string(path) {
+            Ok(text) => Ok(Secret::new(text.trim())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(io)?;
+                }
+                let secret = hex::encode(rand::random::<[u8; 32]>());
+                write_private(path, &secret).map_err(io)?;
+                Ok(Secret::new(secret))
+            }
+            Err(e) => Err(io(e)),
+        }
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(text.as_bytes())
+}

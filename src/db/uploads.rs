@@ -1,0 +1,304 @@
+//! Queries on `upload_sessions` and `upload_parts`, and the completion transaction.
+
+use chrono::{DateTime, Utc};
+use sqlx::FromRow;
+use uuid::Uuid;
+
+use super::{Db, DbError, NewVideo, OutboxEvent, with_pool};
+use crate::auth::UserId;
+use crate::ingest::model::{StoredPart, UploadSession, UploadStatus};
+
+/// A session to insert.
+#[derive(Debug)]
+pub struct NewUploadSession<'a> {
+    /// The session as planned.
+    pub session: &'a UploadSession,
+}
+
+#[derive(FromRow)]
+struct SessionRow {
+    id: String,
+    creator_id: String,
+    video_id: String,
+    filename: String,
+    content_type: String,
+    size_bytes: i64,
+    sha256: Option<String>,
+    part_size: i64,
+    part_count: i64,
+    status: String,
+    s3_upload_id: Option<String>,
+    source_key: Option<String>,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    completed_at: Option<DateTime<Utc>>,
+}
+
+const SESSION_COLUMNS: &str = "id, creator_id, video_id, filename, content_type, size_bytes, sha256, part_size, \
+     part_count, status, s3_upload_id, source_key, created_at, expires_at, completed_at";
+
+pub(super) fn corrupt(what: &str, value: &str) -> DbError {
+    DbError::Query(sqlx::Error::Decode(
+        format!("unexpected {what} {value:?} in the database").into(),
+    ))
+}
+
+pub(super) fn parse_uuid(value: &str) -> Result<Uuid, DbError> {
+    Uuid::parse_str(value).map_err(|_| corrupt("uuid", value))
+}
+
+pub(super) fn parse_user(value: &str) -> Result<UserId, DbError> {
+    UserId::parse(value).map_err(|_| corrupt("user id", value))
+}
+
+fn to_u64(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or_default()
+}
+
+impl TryFrom<SessionRow> for UploadSession {
+    type Error = DbError;
+
+    fn try_from(row: SessionRow) -> Result<Self, DbError> {
+        Ok(UploadSession {
+            id: parse_uuid(&row.id)?,
+            creator_id: parse_user(&row.creator_id)?,
+            video_id: parse_uuid(&row.video_id)?,
+            filename: row.filename,
+            content_type: row.content_type,
+            size_bytes: to_u64(row.size_bytes),
+            sha256: row.sha256,
+            part_size: to_u64(row.part_size),
+            part_count: u32::try_from(row.part_count)
+                .map_err(|_| corrupt("part count", &row.part_count.to_string()))?,
+            status: UploadStatus::parse(&row.status)
+                .ok_or_else(|| corrupt("upload status", &row.status))?,
+            s3_upload_id: row.s3_upload_id,
+            source_key: row.source_key,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+            completed_at: row.completed_at,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct PartRow {
+    part_number: i64,
+    size_bytes: i64,
+    etag: String,
+    sha256: Option<String>,
+}
+
+impl From<PartRow> for StoredPart {
+    fn from(row: PartRow) -> Self {
+        StoredPart {
+            part_number: u32::try_from(row.part_number).unwrap_or_default(),
+            size_bytes: to_u64(row.size_bytes),
+            etag: row.etag,
+            sha256: row.sha256,
+        }
+    }
+}
+
+fn i64_of(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+impl Db {
+    /// Inserts a new session.
+    pub async fn insert_upload(&self, new: NewUploadSession<'_>) -> Result<(), DbError> {
+        let s = new.session;
+        let sql = "INSERT INTO upload_sessions (id, creator_id, video_id, filename, content_type, size_bytes, \
+                   sha256, part_size, part_count, status, s3_upload_id, created_at, updated_at, expires_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13)";
+        with_pool!(self, pool => sqlx::query(sql)
+            .bind(s.id.to_string())
+            .bind(s.creator_id.as_str())
+            .bind(s.video_id.to_string())
+            .bind(&s.filename)
+            .bind(&s.content_type)
+            .bind(i64_of(s.size_bytes))
+            .bind(&s.sha256)
+            .bind(i64_of(s.part_size))
+            .bind(i64::from(s.part_count))
+            .bind(s.status.as_str())
+            .bind(&s.s3_upload_id)
+            .bind(s.created_at)
+            .bind(s.expires_at)
+            .execute(pool)
+            .await?.rows_affected());
+        Ok(())
+    }
+
+    /// Loads a session.
+    pub async fn get_upload(&self, id: Uuid) -> Result<Option<UploadSession>, DbError> {
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM upload_sessions WHERE id = $1");
+        let row: Option<SessionRow> = with_pool!(self, pool => sqlx::query_as(&sql).bind(id.to_string()).fetch_optional(pool).await?);
+        row.map(UploadSession::try_from).transpose()
+    }
+
+    /// The parts held for a session, by part number.
+    pub async fn list_parts(&self, upload_id: Uuid) -> Result<Vec<StoredPart>, DbError> {
+        let sql = "SELECT part_number, size_bytes, etag, sha256 FROM upload_parts WHERE upload_id = $1 ORDER BY part_number";
+        let rows: Vec<PartRow> = with_pool!(self, pool => sqlx::query_as(sql).bind(upload_id.to_string()).fetch_all(pool).await?);
+        Ok(rows.into_iter().map(StoredPart::from).collect())
+    }
+
+    /// Records (or replaces) parts and moves an open session to `uploading`. Returns `false` when
+    /// the session is no longer open, in which case nothing is recorded.
+    pub async fn record_parts(
+        &self,
+        upload_id: Uuid,
+        parts: &[StoredPart],
+        now: DateTime<Utc>,
+    ) -> Result<bool, DbError> {
+        let open = "UPDATE upload_sessions SET status = 'uploading', updated_at = $2 \
+                    WHERE id = $1 AND status IN ('created', 'uploading')";
+        let upsert = "INSERT INTO upload_parts (upload_id, part_number, size_bytes, etag, sha256, created_at) \
+                      VALUES ($1, $2, $3, $4, $5, $6) \
+                      ON CONFLICT (upload_id, part_number) DO UPDATE SET size_bytes = excluded.size_bytes, \
+                      etag = excluded.etag, sha256 = excluded.sha256, created_at = excluded.created_at";
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let updated = sqlx::query(open).bind(upload_id.to_string()).bind(now).execute(&mut *tx).await?;
+            if updated.rows_affected() == 0 {
+                return Ok(false);
+            }
+            for part in parts {
+                sqlx::query(upsert)
+                    .bind(upload_id.to_string())
+                    .bind(i64::from(part.part_number))
+                    .bind(i64_of(part.size_bytes))
+                    .bind(&part.etag)
+                    .bind(&part.sha256)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(true)
+    }
+
+    /// Forgets a part (its staged bytes were replaced by a refused upload).
+    pub async fn forget_part(&self, upload_id: Uuid, part_number: u32) -> Result<(), DbError> {
+        let sql = "DELETE FROM upload_parts WHERE upload_id = $1 AND part_number = $2";
+        with_pool!(self, pool => sqlx::query(sql)
+            .bind(upload_id.to_string())
+            .bind(i64::from(part_number))
+            .execute(pool)
+            .await?.rows_affected());
+        Ok(())
+    }
+
+    /// Remembers where the assembled source landed, so a retried completion skips assembly.
+    pub async fn set_source_key(&self, upload_id: Uuid, key: &str) -> Result<(), DbError> {
+        let sql = "UPDATE upload_sessions SET source_key = $2 WHERE id = $1";
+        with_pool!(self, pool => sqlx::query(sql).bind(upload_id.to_string()).bind(key).execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    /// The completion transaction: the session becomes `completed`, the `processing` video row
+    /// and the outbox event are inserted, all or nothing. Returns `false` (and changes nothing)
+    /// when the session was not open any more.
+    pub async fn complete_upload(
+        &self,
+        upload_id: Uuid,
+        video: &NewVideo,
+        event: &OutboxEvent,
+    ) -> Result<bool, DbError> {
+        let close = "UPDATE upload_sessions SET status = 'completed', completed_at = $2, updated_at = $2 \
+                     WHERE id = $1 AND status IN ('created', 'uploading')";
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let closed = sqlx::query(close).bind(upload_id.to_string()).bind(video.created_at).execute(&mut *tx).await?;
+            if closed.rows_affected() == 0 {
+                return Ok(false);
+            }
+            sqlx::query(super::videos::INSERT_VIDEO)
+                .bind(video.id.to_string())
+                .bind(video.creator_id.as_str())
+                .bind(video.upload_id.to_string())
+                .bind(&video.origin_object_key)
+                .bind(video.created_at)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(super::outbox::INSERT_EVENT)
+                .bind(event.id.to_string())
+                .bind(event.event_type)
+                .bind(&event.aggregate_id)
+                .bind(event.payload.to_string())
+                .bind(event.created_at)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
+        Ok(true)
+    }
+
+    /// Closes an open session as `aborted` or `expired`. Returns `false` if it was not open.
+    pub async fn close_upload(
+        &self,
+        upload_id: Uuid,
+        status: UploadStatus,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DbError> {
+        let sql = "UPDATE upload_sessions SET status = $2, updated_at = $3 \
+                   WHERE id = $1 AND status IN ('created', 'uploading')";
+        let done = with_pool!(self, pool => sqlx::query(sql)
+            .bind(upload_id.to_string())
+            .bind(status.as_str())
+            .bind(now)
+            .execute(pool)
+            .await?.rows_affected());
+        Ok(done == 1)
+    }
+
+    /// Open sessions whose `expires_at` has passed.
+    pub async fn expired_uploads(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<UploadSession>, DbError> {
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM upload_sessions \
+             WHERE status IN ('created', 'uploading') AND expires_at < $1 ORDER BY expires_at LIMIT $2"
+        );
+        self.sessions(&sql, now, limit).await
+    }
+
+    /// Closed sessions whose staged data has not been freed yet.
+    pub async fn uncleared_uploads(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<UploadSession>, DbError> {
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM upload_sessions \
+             WHERE status IN ('completed', 'aborted', 'expired') AND staging_cleared_at IS NULL \
+             AND updated_at <= $1 ORDER BY updated_at LIMIT $2"
+        );
+        self.sessions(&sql, now, limit).await
+    }
+
+    async fn sessions(
+        &self,
+        sql: &str,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<UploadSession>, DbError> {
+        let rows: Vec<SessionRow> = with_pool!(self, pool => sqlx::query_as(sql).bind(now).bind(limit).fetch_all(pool).await?);
+        rows.into_iter().map(UploadSession::try_from).collect()
+    }
+
+    /// Marks a closed session's staged data as freed.
+    pub async fn mark_staging_cleared(
+        &self,
+        upload_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        let sql = "UPDATE upload_sessions SET staging_cleared_at = $2 WHERE id = $1";
+        with_pool!(self, pool => sqlx::query(sql).bind(upload_id.to_string()).bind(now).execute(pool).await?.rows_affected());
+        Ok(())
+    }
+}

@@ -1,0 +1,168 @@
+//! The one place where errors become HTTP answers.
+//!
+//! Every error body has the shape `{"error":{"code","message","details"}}`. `code` is stable and
+//! machine-readable; `message` is fixed text for clients. Root causes go to the log, never to the
+//! client.
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::db::DbError;
+use crate::ingest::IngestError;
+use crate::storage::StorageError;
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    details: Value,
+}
+
+impl ApiError {
+    /// An answer with a status, stable code and client-facing message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: json!({}),
+        }
+    }
+
+    /// Attaches structured details (e.g. the missing part numbers).
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+
+    /// 401.
+    pub fn unauthorized(message: &str) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// 404, also used for resources the caller may not see.
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
+    }
+
+    /// 400 for malformed input.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 503 while a dependency is down.
+    pub fn unavailable(what: &str) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            format!("{what} is unavailable, retry shortly"),
+        )
+    }
+
+    /// 500 with a fixed message; the cause is logged by the caller's `From` impl.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        )
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body =
+            json!({"error": {"code": self.code, "message": self.message, "details": self.details}});
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_static("2"),
+            );
+        }
+        response
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(err: DbError) -> Self {
+        match err {
+            DbError::Unavailable(_) => {
+                tracing::warn!(error = %err, "database unavailable");
+                ApiError::unavailable("the database")
+            }
+            other => {
+                tracing::error!(error = %other, "database error");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(err: StorageError) -> Self {
+        tracing::warn!(error = %err, "object store error");
+        ApiError::unavailable("the object store")
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(err: IngestError) -> Self {
+        use IngestError as E;
+        let message = err.to_string();
+        match err {
+            E::Invalid { code, .. } => ApiError::bad_request(code, message),
+            E::NotFound => ApiError::not_found("upload"),
+            E::NoSuchPart { .. } => ApiError::new(StatusCode::NOT_FOUND, "part_not_found", message),
+            E::NotOpen { status } => {
+                ApiError::new(StatusCode::CONFLICT, "upload_not_open", message)
+                    .with_details(json!({"status": status.as_str()}))
+            }
+            E::SizeMismatch {
+                expected, received, ..
+            } => ApiError::bad_request("part_size_mismatch", message)
+                .with_details(json!({"expected_bytes": expected, "received_bytes": received})),
+            E::ChecksumMismatch { .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "checksum_mismatch",
+                message,
+            ),
+            E::PartNotVerified { part_number, .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "part_not_verified",
+                message,
+            )
+            .with_details(json!({"part_number": part_number})),
+            E::MissingParts(ref missing) => {
+                ApiError::new(StatusCode::CONFLICT, "missing_parts", message)
+                    .with_details(json!({"missing_parts": missing}))
+            }
+            E::DirectUploadsDisabled => {
+                ApiError::new(StatusCode::CONFLICT, "direct_uploads_disabled", message)
+            }
+            E::Db(db) => db.into(),
+            E::Storage(storage) => storage.into(),
+            E::BodyRead(_) => {
+                ApiError::bad_request("body_read_failed", "the request body ended early")
+            }
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! reel: a video ingest and delivery service.
+//!
+//! A creator's upload arrives in parts ([`ingest`]), is assembled once into the origin
+//! ([`storage`]) and recorded with its outbox event ([`db`]); background workers take it from
+//! there. The HTTP surface lives in [`api`].
+//!
+//! | module | job |
+//! |---|---|
+//! | [`cli`] | the `reel` command line |
+//! | [`app`] | wiring: state, listener, workers, shutdown |
+//! | [`config`] | layered, typed configuration |
+//! | [`api`] | route table and one handler module per resource |
+//! | [`auth`] | bearer JWTs and the caller extractor |
+//! | [`error`] | the one mapping from errors to HTTP answers |
+//! | [`ingest`] | upload sessions, parts, completion, expiry |
+//! | [`storage`] | object store facade and key layout |
+//! | [`db`] | metadata store facade (SQLite, PostgreSQL) |
+//! | [`video`] | the video asset entity |
+//! | [`telemetry`] | logs and metrics |
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod ingest;
+pub mod storage;
+pub mod telemetry;
+pub mod video;
