@@ -51,15 +51,15 @@ pub async fn open_backends(config: &Config) -> anyhow::Result<(Db, Storage)> {
     Ok((db, storage))
 }
 
-/// Builds the shared state.
-pub async fn state(config: &Config) -> anyhow::Result<AppState> {
+/// Builds the shared state; `public_url` is where clients reach this server.
+pub async fn state(config: &Config, public_url: String) -> anyhow::Result<AppState> {
     let (db, storage) = open_backends(config).await?;
     let auth = Authenticator::new(config.jwt_secret()?.expose().as_bytes());
     let ingest = Ingest::new(
         db.clone(),
         storage.clone(),
         config.uploads.clone(),
-        config.public_url(),
+        public_url,
     );
     Ok(AppState {
         db,
@@ -94,11 +94,18 @@ pub struct Application {
 }
 
 impl Application {
-    /// Builds the state and binds `config.server.bind` (port 0 picks a free port).
+    /// Binds `config.server.bind` (port 0 picks a free port) and builds the state. Without a
+    /// configured `public_url`, links point at the bound address.
     pub async fn build(config: Config, workers: bool) -> anyhow::Result<Self> {
-        let state = state(&config).await?;
         let listener = TcpListener::bind(config.server.bind).await?;
-        tracing::info!(addr = %listener.local_addr()?, "listening");
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, "listening");
+        let public_url = config
+            .server
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+        let state = state(&config, public_url.trim_end_matches('/').to_owned()).await?;
         Ok(Application {
             listener,
             state,
@@ -147,7 +154,7 @@ impl Application {
 
 /// Runs only the background workers until `shutdown` completes.
 pub async fn run_workers(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let state = state(&config).await?;
+    let state = state(&config, config.public_url()).await?;
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
     spawn_workers(&state, &config, &tracker, &token);

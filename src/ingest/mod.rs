@@ -304,7 +304,8 @@ impl Ingest {
     }
 
     /// Records parts that a client PUT straight to the bucket, after checking each one is
-    /// there with the reported ETag and the planned size. All or nothing.
+    /// there with the planned size and (where the bucket lists ETags) the reported ETag. All or
+    /// nothing. `CompleteMultipartUpload` re-checks every ETag at completion.
     pub async fn register_parts(
         &self,
         session: &UploadSession,
@@ -336,7 +337,11 @@ impl Ingest {
                 .iter()
                 .find(|p| p.part_number == part_number)
                 .ok_or_else(|| unverified("not in the bucket"))?;
-            if normalize_etag(&found.etag) != normalize_etag(&part.etag) {
+            if found
+                .etag
+                .as_deref()
+                .is_some_and(|etag| normalize_etag(etag) != normalize_etag(&part.etag))
+            {
                 return Err(unverified("etag differs from the bucket's"));
             }
             if found.size != len {
@@ -348,7 +353,7 @@ impl Ingest {
             parts.push(StoredPart {
                 part_number,
                 size_bytes: len,
-                etag: found.etag.clone(),
+                etag: found.etag.clone().unwrap_or(part.etag),
                 sha256: part.sha256.map(|s| s.to_ascii_lowercase()),
             });
         }

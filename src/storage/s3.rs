@@ -8,20 +8,35 @@ use bytes::Bytes;
 use futures::Stream;
 use rusty_s3::actions::{CompleteMultipartUpload, CreateMultipartUpload, ListParts};
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
+use serde::Deserialize;
 use url::Url;
 
 use super::StorageError;
 use crate::config::S3Config;
 
 /// A part as S3 lists it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct ListedPart {
     /// 1-based part number.
+    #[serde(rename = "PartNumber")]
     pub part_number: u32,
-    /// Quoted ETag.
-    pub etag: String,
+    /// Quoted ETag; some S3-compatible servers (s3s-fs) leave it out of listings.
+    #[serde(rename = "ETag")]
+    pub etag: Option<String>,
     /// Byte length.
+    #[serde(rename = "Size")]
     pub size: u64,
+}
+
+/// One page of `ListParts`, read leniently: only the fields reel needs, with S3's defaults.
+#[derive(Debug, Deserialize)]
+struct ListPartsPage {
+    #[serde(rename = "Part", default)]
+    parts: Vec<ListedPart>,
+    #[serde(rename = "IsTruncated", default)]
+    is_truncated: bool,
+    #[serde(rename = "NextPartNumberMarker")]
+    next_part_number_marker: Option<u16>,
 }
 
 /// Signs and sends multipart requests against one bucket.
@@ -147,14 +162,12 @@ impl S3Multipart {
             let body = self
                 .send(self.http.get(action.sign(INTERNAL_TTL)), "ListParts")
                 .await?;
-            let page = ListParts::parse_response(&body)
+            let text =
+                std::str::from_utf8(&body).map_err(|e| StorageError::protocol("ListParts", e))?;
+            let page: ListPartsPage = quick_xml::de::from_str(text)
                 .map_err(|e| StorageError::protocol("ListParts", e))?;
-            parts.extend(page.parts.into_iter().map(|p| ListedPart {
-                part_number: u32::from(p.number),
-                etag: p.etag,
-                size: p.size,
-            }));
-            match page.next_part_number_marker {
+            parts.extend(page.parts);
+            match page.next_part_number_marker.filter(|_| page.is_truncated) {
                 Some(next) => marker = Some(next),
                 None => return Ok(parts),
             }

@@ -1,0 +1,8 @@
+//! reel's integration suite: one binary, every scenario on SQLite+FS and PostgreSQL+S3.
+
+mod helpers;
+
+mod direct;
+mod health;
+mod memory;
+mod uploads;
