@@ -14,6 +14,8 @@ use crate::auth::Authenticator;
 use crate::config::{Config, MediaConfig};
 use crate::db::{Db, DbOptions};
 use crate::ingest::{Ingest, sweeper};
+use crate::pipeline::media::Tools;
+use crate::pipeline::{Pipeline, worker};
 use crate::storage::Storage;
 
 /// State shared by every handler.
@@ -25,6 +27,8 @@ pub struct AppState {
     pub storage: Storage,
     /// Upload service.
     pub ingest: Ingest,
+    /// Processing pipeline.
+    pub pipeline: Pipeline,
     /// Token verifier.
     pub auth: Authenticator,
     /// Media tool paths (for readiness).
@@ -55,34 +59,27 @@ pub async fn open_backends(config: &Config) -> anyhow::Result<(Db, Storage)> {
 pub async fn state(config: &Config, public_url: String) -> anyhow::Result<AppState> {
     let (db, storage) = open_backends(config).await?;
     let auth = Authenticator::new(config.jwt_secret()?.expose().as_bytes());
-    let ingest = Ingest::new(
-        db.clone(),
-        storage.clone(),
-        config.uploads.clone(),
-        public_url,
-    );
-    Ok(AppState {
-        db,
-        storage,
-        ingest,
-        auth,
-        media: Arc::new(config.media.clone()),
-    })
+    let ingest = Ingest::new(db.clone(), storage.clone(), config.uploads.clone(), public_url);
+    let tools = Tools { ffmpeg: config.media.ffmpeg.clone(), ffprobe: config.media.ffprobe.clone() };
+    let pipeline = Pipeline::new(db.clone(), storage.clone(), config.pipeline.clone(), tools, worker_id());
+    Ok(AppState { db, storage, ingest, pipeline, auth, media: Arc::new(config.media.clone()) })
 }
 
-/// Starts the background workers (the upload sweeper) on `tracker`.
-pub fn spawn_workers(
-    state: &AppState,
-    config: &Config,
-    tracker: &TaskTracker,
-    shutdown: &CancellationToken,
-) {
-    tracker.spawn(sweeper::run(
-        state.ingest.clone(),
-        config.uploads.sweep_interval,
-        shutdown.clone(),
-    ));
-    tracing::info!("background workers started");
+/// Names this process in job leases: host, pid and a random suffix.
+fn worker_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "reel".into());
+    let suffix = &uuid::Uuid::now_v7().simple().to_string()[24..];
+    format!("{}:{}:{suffix}", host.trim(), std::process::id())
+}
+
+/// Starts the background workers (upload sweeper, pipeline workers) on `tracker`.
+pub fn spawn_workers(state: &AppState, config: &Config, tracker: &TaskTracker, shutdown: &CancellationToken) {
+    tracker.spawn(sweeper::run(state.ingest.clone(), config.uploads.sweep_interval, shutdown.clone()));
+    let workers = config.pipeline.workers;
+    for _ in 0..workers {
+        tracker.spawn(worker::run(state.pipeline.clone(), shutdown.clone()));
+    }
+    tracing::info!(pipeline_workers = workers, "background workers started");
 }
 
 /// A bound, ready-to-run server.
@@ -100,18 +97,9 @@ impl Application {
         let listener = TcpListener::bind(config.server.bind).await?;
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "listening");
-        let public_url = config
-            .server
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{addr}"));
+        let public_url = config.server.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
         let state = state(&config, public_url.trim_end_matches('/').to_owned()).await?;
-        Ok(Application {
-            listener,
-            state,
-            config,
-            workers,
-        })
+        Ok(Application { listener, state, config, workers })
     }
 
     /// The bound address.
@@ -125,10 +113,7 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then drains requests and workers in order.
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let token = CancellationToken::new();
         let tracker = TaskTracker::new();
         if self.workers {

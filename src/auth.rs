@@ -20,14 +20,8 @@ impl UserId {
     pub fn parse(raw: &str) -> Result<Self, InvalidUserId> {
         let ok = !raw.is_empty()
             && raw.len() <= 64
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if ok {
-            Ok(UserId(raw.to_owned()))
-        } else {
-            Err(InvalidUserId)
-        }
+            && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if ok { Ok(UserId(raw.to_owned())) } else { Err(InvalidUserId) }
     }
 
     /// The id as text.
@@ -127,11 +121,7 @@ impl Authenticator {
             .map_err(|_| ApiError::unauthorized("invalid or expired token"))?;
         let id = UserId::parse(&data.claims.sub)
             .map_err(|_| ApiError::unauthorized("token subject is not a valid user id"))?;
-        Ok(AuthUser {
-            id,
-            role: data.claims.role,
-            cohort: data.claims.cohort,
-        })
+        Ok(AuthUser { id, role: data.claims.role, cohort: data.claims.cohort })
     }
 }
 

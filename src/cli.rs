@@ -62,10 +62,7 @@ impl Cli {
     /// Runs the chosen command.
     pub async fn run(self) -> anyhow::Result<()> {
         let mut overrides = Figment::new();
-        if let Command::Serve {
-            bind: Some(bind), ..
-        } = &self.command
-        {
+        if let Command::Serve { bind: Some(bind), .. } = &self.command {
             overrides = overrides.merge(Serialized::default("server.bind", bind.to_string()));
         }
         let config = Config::load(self.config.as_deref(), overrides)?;
@@ -74,12 +71,7 @@ impl Cli {
             Command::Serve { no_workers, .. } => serve(config, !no_workers).await,
             Command::Worker => app::run_workers(config, app::shutdown_signal()).await,
             Command::Migrate => app::open_backends(&config).await.map(drop),
-            Command::Token {
-                user,
-                admin,
-                cohort,
-                ttl,
-            } => {
+            Command::Token { user, admin, cohort, ttl } => {
                 println!("{}", mint(&config, &user, admin, cohort, ttl)?);
                 Ok(())
             }
@@ -92,19 +84,9 @@ impl Cli {
 }
 
 async fn serve(config: Config, workers: bool) -> anyhow::Result<()> {
-    let embedded = config.database.url.starts_with("sqlite:")
-        && config.storage.backend == StorageBackend::Local;
-    let demo_token = if embedded {
-        Some(mint(
-            &config,
-            "demo",
-            false,
-            None,
-            Duration::from_secs(86_400),
-        )?)
-    } else {
-        None
-    };
+    let embedded = config.database.url.starts_with("sqlite:") && config.storage.backend == StorageBackend::Local;
+    let demo_token =
+        if embedded { Some(mint(&config, "demo", false, None, Duration::from_secs(86_400))?) } else { None };
     let app = Application::build(config, workers).await?;
     if let Some(token) = demo_token {
         print_quickstart(app.local_addr()?, &token);
@@ -125,22 +107,11 @@ fn print_quickstart(addr: SocketAddr, token: &str) {
     );
 }
 
-fn mint(
-    config: &Config,
-    user: &str,
-    admin: bool,
-    cohort: Option<String>,
-    ttl: Duration,
-) -> anyhow::Result<String> {
+fn mint(config: &Config, user: &str, admin: bool, cohort: Option<String>, ttl: Duration) -> anyhow::Result<String> {
     let user = UserId::parse(user)?;
     let exp = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() + ttl.as_secs();
     let role = if admin { Role::Admin } else { Role::User };
-    let claims = Claims {
-        sub: user.to_string(),
-        exp,
-        role,
-        cohort,
-    };
+    let claims = Claims { sub: user.to_string(), exp, role, cohort };
     let auth = Authenticator::new(config.jwt_secret()?.expose().as_bytes());
     Ok(auth.issue(&claims)?)
 }

@@ -10,6 +10,9 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+use crate::pipeline::media::LadderConfig;
+use crate::pipeline::score::ScoreWeights;
+
 /// A secret value: never printed by `Debug` or by `reel config`.
 #[derive(Clone, Deserialize)]
 #[serde(transparent)]
@@ -55,6 +58,8 @@ pub struct Config {
     pub uploads: UploadsConfig,
     /// External media tools.
     pub media: MediaConfig,
+    /// Processing pipeline.
+    pub pipeline: PipelineConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -72,10 +77,7 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig {
-            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            public_url: None,
-        }
+        ServerConfig { bind: SocketAddr::from(([127, 0, 0, 1], 8080)), public_url: None }
     }
 }
 
@@ -180,10 +182,7 @@ pub struct AuthConfig {
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        AuthConfig {
-            jwt_secret: None,
-            jwt_secret_file: PathBuf::from("./data/jwt-secret"),
-        }
+        AuthConfig { jwt_secret: None, jwt_secret_file: PathBuf::from("./data/jwt-secret") }
     }
 }
 
@@ -226,9 +225,77 @@ pub struct MediaConfig {
 
 impl Default for MediaConfig {
     fn default() -> Self {
-        MediaConfig {
-            ffmpeg: PathBuf::from("ffmpeg"),
-            ffprobe: PathBuf::from("ffprobe"),
+        MediaConfig { ffmpeg: PathBuf::from("ffmpeg"), ffprobe: PathBuf::from("ffprobe") }
+    }
+}
+
+/// `[pipeline]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PipelineConfig {
+    /// Concurrent jobs per process (`0`: this process runs no pipeline jobs).
+    /// `REEL_PIPELINE__WORKERS`.
+    pub workers: usize,
+    /// Idle poll interval of a worker.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// Job lease; renewed every third of it while the job runs.
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+    /// A job in flight at shutdown gets this long to finish.
+    #[serde(with = "humantime_serde")]
+    pub drain_timeout: Duration,
+    /// Hard limit from completion to ready (seed §5.4). `REEL_PIPELINE__PROCESSING_TIMEOUT`.
+    #[serde(with = "humantime_serde")]
+    pub processing_timeout: Duration,
+    /// Attempts per stage before the video fails (transient errors only).
+    pub max_attempts: u32,
+    /// First retry delay; doubles per attempt, with jitter.
+    #[serde(with = "humantime_serde")]
+    pub retry_backoff: Duration,
+    /// Longest retry delay.
+    #[serde(with = "humantime_serde")]
+    pub retry_backoff_max: Duration,
+    /// Wall-clock limit of ffprobe runs and the poster.
+    #[serde(with = "humantime_serde")]
+    pub probe_timeout: Duration,
+    /// The transcode may take this many times the source duration…
+    pub transcode_timeout_factor: f64,
+    /// …but never less than this.
+    #[serde(with = "humantime_serde")]
+    pub transcode_timeout_min: Duration,
+    /// Scratch space for sources and encodes.
+    pub work_dir: PathBuf,
+    /// Longest accepted source.
+    #[serde(with = "humantime_serde")]
+    pub max_duration: Duration,
+    /// Largest accepted side in pixels.
+    pub max_side: u32,
+    /// The ABR ladder.
+    pub ladder: LadderConfig,
+    /// Weights of `video_value_score`.
+    pub score: ScoreWeights,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            workers: 1,
+            poll_interval: Duration::from_millis(500),
+            lease: Duration::from_secs(30),
+            drain_timeout: Duration::from_secs(30),
+            processing_timeout: Duration::from_secs(30 * 60),
+            max_attempts: 3,
+            retry_backoff: Duration::from_secs(2),
+            retry_backoff_max: Duration::from_secs(300),
+            probe_timeout: Duration::from_secs(30),
+            transcode_timeout_factor: 10.0,
+            transcode_timeout_min: Duration::from_secs(120),
+            work_dir: std::env::temp_dir().join("reel-work"),
+            max_duration: Duration::from_secs(600),
+            max_side: 4096,
+            ladder: LadderConfig::default(),
+            score: ScoreWeights::default(),
         }
     }
 }
@@ -256,10 +323,7 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig {
-            format: LogFormat::Text,
-            filter: "info".into(),
-        }
+        LogConfig { format: LogFormat::Text, filter: "info".into() }
     }
 }
 
@@ -274,10 +338,7 @@ pub enum ConfigError {
     OutOfRange(String),
     /// The JWT secret file could not be read or created.
     #[error("cannot read or create the JWT secret file {path:?}: {source}")]
-    SecretFile {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    SecretFile { path: PathBuf, source: std::io::Error },
 }
 
 /// S3's multipart limits.
@@ -292,11 +353,8 @@ impl Config {
         if let Some(file) = file {
             figment = figment.merge(Toml::file_exact(file));
         }
-        let config: Config = figment
-            .merge(Env::prefixed("REEL_").split("__"))
-            .merge(overrides)
-            .extract()
-            .map_err(Box::new)?;
+        let config: Config =
+            figment.merge(Env::prefixed("REEL_").split("__")).merge(overrides).extract().map_err(Box::new)?;
         config.validate()?;
         Ok(config)
     }
@@ -304,12 +362,9 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         let part = self.uploads.part_size_bytes;
         if !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&part) {
-            return Err(ConfigError::OutOfRange(format!(
-                "uploads.part_size_bytes = {part}: S3 needs 5 MiB to 5 GiB"
-            )));
+            return Err(ConfigError::OutOfRange(format!("uploads.part_size_bytes = {part}: S3 needs 5 MiB to 5 GiB")));
         }
-        if self.storage.backend == StorageBackend::S3 && self.uploads.max_size_bytes > MAX_PART_SIZE
-        {
+        if self.storage.backend == StorageBackend::S3 && self.uploads.max_size_bytes > MAX_PART_SIZE {
             return Err(ConfigError::OutOfRange(
                 "uploads.max_size_bytes above 5 GiB is not supported on S3 (server-side copy limit)".into(),
             ));
@@ -331,10 +386,7 @@ impl Config {
             return Ok(secret.clone());
         }
         let path = &self.auth.jwt_secret_file;
-        let io = |source| ConfigError::SecretFile {
-            path: path.clone(),
-            source,
-        };
+        let io = |source| ConfigError::SecretFile { path: path.clone(), source };
         match std::fs::read_to_string(path) {
             Ok(text) => Ok(Secret::new(text.trim())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -354,10 +406,6 @@ impl Config {
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
     file.write_all(text.as_bytes())
 }

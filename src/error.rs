@@ -25,12 +25,7 @@ pub struct ApiError {
 impl ApiError {
     /// An answer with a status, stable code and client-facing message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-            details: json!({}),
-        }
+        ApiError { status, code, message: message.into(), details: json!({}) }
     }
 
     /// Attaches structured details (e.g. the missing part numbers).
@@ -46,11 +41,7 @@ impl ApiError {
 
     /// 404, also used for resources the caller may not see.
     pub fn not_found(what: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{what} not found"),
-        )
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
     }
 
     /// 400 for malformed input.
@@ -69,11 +60,7 @@ impl ApiError {
 
     /// 500 with a fixed message; the cause is logged by the caller's `From` impl.
     pub fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error",
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
     }
 
     /// The HTTP status.
@@ -89,14 +76,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body =
-            json!({"error": {"code": self.code, "message": self.message, "details": self.details}});
+        let body = json!({"error": {"code": self.code, "message": self.message, "details": self.details}});
         let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(
-                http::header::RETRY_AFTER,
-                http::HeaderValue::from_static("2"),
-            );
+            response.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("2"));
         }
         response
     }
@@ -117,6 +100,14 @@ impl From<DbError> for ApiError {
     }
 }
 
+impl From<crate::pipeline::PipelineError> for ApiError {
+    fn from(err: crate::pipeline::PipelineError) -> Self {
+        match err {
+            crate::pipeline::PipelineError::Db(db) => db.into(),
+        }
+    }
+}
+
 impl From<StorageError> for ApiError {
     fn from(err: StorageError) -> Self {
         tracing::warn!(error = %err, "object store error");
@@ -132,37 +123,21 @@ impl From<IngestError> for ApiError {
             E::Invalid { code, .. } => ApiError::bad_request(code, message),
             E::NotFound => ApiError::not_found("upload"),
             E::NoSuchPart { .. } => ApiError::new(StatusCode::NOT_FOUND, "part_not_found", message),
-            E::NotOpen { status } => {
-                ApiError::new(StatusCode::CONFLICT, "upload_not_open", message)
-                    .with_details(json!({"status": status.as_str()}))
-            }
-            E::SizeMismatch {
-                expected, received, ..
-            } => ApiError::bad_request("part_size_mismatch", message)
+            E::NotOpen { status } => ApiError::new(StatusCode::CONFLICT, "upload_not_open", message)
+                .with_details(json!({"status": status.as_str()})),
+            E::SizeMismatch { expected, received, .. } => ApiError::bad_request("part_size_mismatch", message)
                 .with_details(json!({"expected_bytes": expected, "received_bytes": received})),
-            E::ChecksumMismatch { .. } => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "checksum_mismatch",
-                message,
-            ),
-            E::PartNotVerified { part_number, .. } => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "part_not_verified",
-                message,
-            )
-            .with_details(json!({"part_number": part_number})),
-            E::MissingParts(ref missing) => {
-                ApiError::new(StatusCode::CONFLICT, "missing_parts", message)
-                    .with_details(json!({"missing_parts": missing}))
+            E::ChecksumMismatch { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "checksum_mismatch", message),
+            E::PartNotVerified { part_number, .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "part_not_verified", message)
+                    .with_details(json!({"part_number": part_number}))
             }
-            E::DirectUploadsDisabled => {
-                ApiError::new(StatusCode::CONFLICT, "direct_uploads_disabled", message)
-            }
+            E::MissingParts(ref missing) => ApiError::new(StatusCode::CONFLICT, "missing_parts", message)
+                .with_details(json!({"missing_parts": missing})),
+            E::DirectUploadsDisabled => ApiError::new(StatusCode::CONFLICT, "direct_uploads_disabled", message),
             E::Db(db) => db.into(),
             E::Storage(storage) => storage.into(),
-            E::BodyRead(_) => {
-                ApiError::bad_request("body_read_failed", "the request body ended early")
-            }
+            E::BodyRead(_) => ApiError::bad_request("body_read_failed", "the request body ended early"),
         }
     }
 }

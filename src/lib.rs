@@ -2,7 +2,8 @@
 //!
 //! A creator's upload arrives in parts ([`ingest`]), is assembled once into the origin
 //! ([`storage`]) and recorded with its outbox event ([`db`]); background workers take it from
-//! there. The HTTP surface lives in [`api`].
+//! there: the [`pipeline`] probes, transcodes and packages it into an HLS/CMAF ladder. The HTTP
+//! surface lives in [`api`].
 //!
 //! | module | job |
 //! |---|---|
@@ -13,6 +14,7 @@
 //! | [`auth`] | bearer JWTs and the caller extractor |
 //! | [`error`] | the one mapping from errors to HTTP answers |
 //! | [`ingest`] | upload sessions, parts, completion, expiry |
+//! | [`pipeline`] | outbox relay, job queue, probe → transcode → publish_ready, media engine |
 //! | [`storage`] | object store facade and key layout |
 //! | [`db`] | metadata store facade (SQLite, PostgreSQL) |
 //! | [`video`] | the video asset entity |
@@ -26,6 +28,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod ingest;
+pub mod pipeline;
 pub mod storage;
 pub mod telemetry;
 pub mod video;

@@ -60,4 +60,6 @@ pub struct Video {
     pub retryable: Option<bool>,
     /// When the video row was created (upload completion).
     pub created_at: DateTime<Utc>,
+    /// When the current generation started processing.
+    pub processing_since: Option<DateTime<Utc>>,
 }

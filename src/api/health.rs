@@ -31,19 +31,10 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
     checks.insert("ffmpeg", ffmpeg);
     checks.insert("ffprobe", ffprobe);
     let ready = checks.values().all(Result::is_ok);
-    let checks: BTreeMap<_, _> = checks
-        .into_iter()
-        .map(|(name, result)| (name, result.err().unwrap_or_else(|| "ok".to_owned())))
-        .collect();
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (
-        status,
-        Json(json!({"status": if ready { "ready" } else { "unready" }, "checks": checks})),
-    )
+    let checks: BTreeMap<_, _> =
+        checks.into_iter().map(|(name, result)| (name, result.err().unwrap_or_else(|| "ok".to_owned()))).collect();
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(json!({"status": if ready { "ready" } else { "unready" }, "checks": checks})))
 }
 
 async fn tool_runs(program: &Path) -> Result<(), String> {
@@ -56,10 +47,7 @@ async fn tool_runs(program: &Path) -> Result<(), String> {
         .status();
     match tokio::time::timeout(Duration::from_secs(5), run).await {
         Ok(Ok(status)) if status.success() => Ok(()),
-        Ok(Ok(status)) => Err(format!(
-            "{} -version exited with {status}",
-            program.display()
-        )),
+        Ok(Ok(status)) => Err(format!("{} -version exited with {status}", program.display())),
         Ok(Err(err)) => Err(format!("{} not runnable: {err}", program.display())),
         Err(_) => Err(format!("{} -version timed out", program.display())),
     }

@@ -2,6 +2,7 @@
 
 mod health;
 mod json;
+mod ops;
 mod uploads;
 
 use axum::Router;
@@ -19,19 +20,13 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/v1/videos/uploads", post(uploads::create))
-        .route(
-            "/v1/videos/uploads/{id}",
-            get(uploads::show).delete(uploads::abort),
-        )
-        .route(
-            "/v1/videos/uploads/{id}/parts",
-            post(uploads::register_parts),
-        )
-        .route(
-            "/v1/videos/uploads/{id}/parts/{part}",
-            put(uploads::put_part),
-        )
+        .route("/v1/videos/uploads/{id}", get(uploads::show).delete(uploads::abort))
+        .route("/v1/videos/uploads/{id}/parts", post(uploads::register_parts))
+        .route("/v1/videos/uploads/{id}/parts/{part}", put(uploads::put_part))
         .route("/v1/videos/uploads/{id}/complete", post(uploads::complete))
+        .route("/v1/ops/videos", get(ops::list_videos))
+        .route("/v1/ops/videos/{id}/reprocess", post(ops::reprocess))
+        .route("/v1/ops/creators/{id}", put(ops::set_creator))
         .fallback(|| async { ApiError::not_found("route") })
         .layer(TraceLayer::new_for_http())
         .with_state(state)

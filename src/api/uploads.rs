@@ -5,7 +5,10 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -42,11 +45,7 @@ pub struct UploadView {
 }
 
 impl UploadView {
-    fn new(
-        session: &UploadSession,
-        received_parts: Vec<StoredPart>,
-        parts: Vec<PartTarget>,
-    ) -> Self {
+    fn new(session: &UploadSession, received_parts: Vec<StoredPart>, parts: Vec<PartTarget>) -> Self {
         UploadView {
             upload_id: session.id,
             status: session.status,
@@ -77,10 +76,7 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<UploadView>), ApiError> {
     let session = state.ingest.create(&user.id, request, Utc::now()).await?;
     let targets = state.ingest.targets(&session, 1..=session.part_count)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(UploadView::new(&session, Vec::new(), targets)),
-    ))
+    Ok((StatusCode::CREATED, Json(UploadView::new(&session, Vec::new(), targets))))
 }
 
 /// `GET /v1/videos/uploads/{id}`: status, held parts, targets for the missing ones.
@@ -92,13 +88,8 @@ pub async fn show(
 ) -> Result<Json<UploadView>, ApiError> {
     let session = state.ingest.session_for(&user, upload_id(&id)?).await?;
     let received = state.ingest.parts(&session).await?;
-    let missing =
-        (1..=session.part_count).filter(|n| !received.iter().any(|p| p.part_number == *n));
-    let targets = if session.status.accepts_parts() {
-        state.ingest.targets(&session, missing)?
-    } else {
-        Vec::new()
-    };
+    let missing = (1..=session.part_count).filter(|n| !received.iter().any(|p| p.part_number == *n));
+    let targets = if session.status.accepts_parts() { state.ingest.targets(&session, missing)? } else { Vec::new() };
     Ok(Json(UploadView::new(&session, received, targets)))
 }
 
@@ -119,74 +110,67 @@ pub async fn put_part(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<PartReceipt>, ApiError> {
-    let session = state.ingest.session_for(&user, upload_id(&id)?).await?;
-    let part_number: u32 = part
-        .parse()
-        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "part_not_found", "no such part"))?;
-    let declared = declaration(&headers)?;
-    let stored = state
-        .ingest
-        .put_part(
-            &session,
-            part_number,
-            declared,
-            body.into_data_stream(),
-            Utc::now(),
-        )
-        .await?;
-    Ok(Json(PartReceipt {
-        part_number: stored.part_number,
-        etag: stored.etag,
-        sha256: stored.sha256,
-    }))
+    let prepared = async {
+        let session = state.ingest.session_for(&user, upload_id(&id)?).await?;
+        let part_number: u32 =
+            part.parse().map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "part_not_found", "no such part"))?;
+        let expected = state.ingest.prepare_part(&session, part_number, &declaration(&headers)?, Utc::now())?;
+        Ok::<_, ApiError>((session, part_number, expected))
+    };
+    let (session, part_number, expected) = match prepared.await {
+        Ok(prepared) => prepared,
+        Err(refusal) => {
+            drain(body).await;
+            return Err(refusal);
+        }
+    };
+    let stored = state.ingest.put_part(&session, part_number, expected, body.into_data_stream(), Utc::now()).await?;
+    Ok(Json(PartReceipt { part_number: stored.part_number, etag: stored.etag, sha256: stored.sha256 }))
+}
+
+/// Reads and discards (up to a bound) the body of a refused part, so the client receives the
+/// answer rather than a connection reset in the middle of its upload (nginx's lingering close).
+async fn drain(body: Body) {
+    const LIMIT: usize = 64 << 20;
+    const PATIENCE: Duration = Duration::from_secs(10);
+    let mut stream = body.into_data_stream();
+    let mut read = 0;
+    let discard = async {
+        while let Some(Ok(chunk)) = stream.next().await {
+            read += chunk.len();
+            if read > LIMIT {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(PATIENCE, discard).await;
 }
 
 fn declaration(headers: &HeaderMap) -> Result<PartDeclaration, ApiError> {
-    let text = |name: &str| {
-        headers
-            .get(name)
-            .map(|v| v.to_str().unwrap_or_default().trim().to_owned())
-    };
+    let text = |name: &str| headers.get(name).map(|v| v.to_str().unwrap_or_default().trim().to_owned());
     let content_length = text("content-length")
         .map(|v| {
-            v.parse::<u64>().map_err(|_| {
-                ApiError::bad_request("invalid_header", "Content-Length is not a number")
-            })
+            v.parse::<u64>().map_err(|_| ApiError::bad_request("invalid_header", "Content-Length is not a number"))
         })
         .transpose()?;
     let md5 = text("content-md5")
         .map(|v| {
-            digest::<16>(&v).ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_header",
-                    "Content-MD5 must be the base64 of 16 bytes",
-                )
-            })
+            digest::<16>(&v)
+                .ok_or_else(|| ApiError::bad_request("invalid_header", "Content-MD5 must be the base64 of 16 bytes"))
         })
         .transpose()?;
     let sha256 = text(SHA256_HEADER)
         .map(|v| {
             digest::<32>(&v).ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_header",
-                    "x-reel-checksum-sha256 must be 32 bytes in hex or base64",
-                )
+                ApiError::bad_request("invalid_header", "x-reel-checksum-sha256 must be 32 bytes in hex or base64")
             })
         })
         .transpose()?;
-    Ok(PartDeclaration {
-        content_length,
-        md5,
-        sha256,
-    })
+    Ok(PartDeclaration { content_length, md5, sha256 })
 }
 
 fn digest<const N: usize>(text: &str) -> Option<[u8; N]> {
-    let bytes = if text.len() == N * 2 {
-        hex::decode(text).ok()
-    } else {
-        BASE64.decode(text).ok()
-    }?;
+    let bytes = if text.len() == N * 2 { hex::decode(text).ok() } else { BASE64.decode(text).ok() }?;
     bytes.try_into().ok()
 }
 
@@ -212,10 +196,7 @@ pub async fn register_parts(
     ApiJson(body): ApiJson<RegisterParts>,
 ) -> Result<Json<RegisteredParts>, ApiError> {
     let session = state.ingest.session_for(&user, upload_id(&id)?).await?;
-    let parts = state
-        .ingest
-        .register_parts(&session, body.parts, Utc::now())
-        .await?;
+    let parts = state.ingest.register_parts(&session, body.parts, Utc::now()).await?;
     Ok(Json(RegisteredParts { parts }))
 }
 

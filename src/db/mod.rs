@@ -5,6 +5,7 @@
 //! (the job claim's `FOR UPDATE SKIP LOCKED`) match on [`Db`] explicitly. Migrations are embedded
 //! per engine from `migrations/{sqlite,postgres}`.
 
+mod jobs;
 mod outbox;
 mod uploads;
 mod videos;
@@ -18,7 +19,7 @@ use sqlx::{PgPool, SqlitePool};
 
 pub use outbox::{OutboxEvent, StoredEvent};
 pub use uploads::NewUploadSession;
-pub use videos::NewVideo;
+pub use videos::{Failure, NewRendition, NewVideo, OpsVideoRow, ProbeFacts, RenditionRow};
 
 /// Runs `$body` with `$pool` bound to the concrete pool of either engine.
 macro_rules! with_pool {

@@ -5,8 +5,10 @@ use serde_json::Value;
 use sqlx::FromRow;
 use uuid::Uuid;
 
+use super::jobs::bind_new_job;
 use super::uploads::parse_uuid;
 use super::{Db, DbError, with_pool};
+use crate::pipeline::job::NewJob;
 
 /// An event to publish, e.g. `video_upload_completed`.
 #[derive(Debug, Clone)]
@@ -25,6 +27,19 @@ pub struct OutboxEvent {
 
 pub(super) const INSERT_EVENT: &str = "INSERT INTO outbox_events (id, event_type, aggregate_id, payload, created_at) \
     VALUES ($1, $2, $3, $4, $5)";
+
+/// Binds an [`OutboxEvent`] to [`INSERT_EVENT`] on either engine.
+macro_rules! bind_event {
+    ($event:expr) => {
+        sqlx::query($crate::db::outbox::INSERT_EVENT)
+            .bind($event.id.to_string())
+            .bind($event.event_type)
+            .bind(&$event.aggregate_id)
+            .bind($event.payload.to_string())
+            .bind($event.created_at)
+    };
+}
+pub(super) use bind_event;
 
 /// An event as stored, for readers of the outbox.
 #[derive(Debug, Clone)]
@@ -48,20 +63,53 @@ struct EventRow {
 }
 
 impl Db {
+    /// Inserts an event on its own (tests use it to simulate a duplicate delivery).
+    pub async fn insert_event(&self, event: &OutboxEvent) -> Result<(), DbError> {
+        with_pool!(self, pool => bind_event!(event).execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Unrelayed events of one type, oldest first.
+    pub async fn pending_events(&self, event_type: &str, limit: i64) -> Result<Vec<StoredEvent>, DbError> {
+        let sql = "SELECT id, event_type, aggregate_id, payload FROM outbox_events \
+                   WHERE event_type = $1 AND published_at IS NULL ORDER BY id LIMIT $2";
+        let rows: Vec<EventRow> =
+            with_pool!(self, pool => sqlx::query_as(sql).bind(event_type).bind(limit).fetch_all(pool).await?);
+        rows.into_iter().map(StoredEvent::try_from).collect()
+    }
+
+    /// Relays one event into the queue: enqueues `job` (a no-op if that stage of that generation
+    /// exists already, which makes duplicate deliveries harmless) and marks the event relayed,
+    /// together.
+    pub async fn relay_event(&self, event_id: Uuid, job: &NewJob, now: DateTime<Utc>) -> Result<(), DbError> {
+        let mark = "UPDATE outbox_events SET published_at = $2 WHERE id = $1 AND published_at IS NULL";
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            bind_new_job!(job, now).execute(&mut *tx).await?;
+            sqlx::query(mark).bind(event_id.to_string()).bind(now).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
     /// Events about one aggregate, oldest first.
     pub async fn events_for(&self, aggregate_id: &str) -> Result<Vec<StoredEvent>, DbError> {
         let sql = "SELECT id, event_type, aggregate_id, payload FROM outbox_events WHERE aggregate_id = $1 ORDER BY id";
         let rows: Vec<EventRow> =
             with_pool!(self, pool => sqlx::query_as(sql).bind(aggregate_id).fetch_all(pool).await?);
-        rows.into_iter()
-            .map(|row| {
-                Ok(StoredEvent {
-                    id: parse_uuid(&row.id)?,
-                    event_type: row.event_type,
-                    aggregate_id: row.aggregate_id,
-                    payload: serde_json::from_str(&row.payload).unwrap_or(Value::Null),
-                })
-            })
-            .collect()
+        rows.into_iter().map(StoredEvent::try_from).collect()
+    }
+}
+
+impl TryFrom<EventRow> for StoredEvent {
+    type Error = DbError;
+
+    fn try_from(row: EventRow) -> Result<Self, DbError> {
+        Ok(StoredEvent {
+            id: parse_uuid(&row.id)?,
+            event_type: row.event_type,
+            aggregate_id: row.aggregate_id,
+            payload: serde_json::from_str(&row.payload).unwrap_or(Value::Null),
+        })
     }
 }

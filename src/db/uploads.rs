@@ -38,9 +38,7 @@ const SESSION_COLUMNS: &str = "id, creator_id, video_id, filename, content_type,
      part_count, status, s3_upload_id, source_key, created_at, expires_at, completed_at";
 
 pub(super) fn corrupt(what: &str, value: &str) -> DbError {
-    DbError::Query(sqlx::Error::Decode(
-        format!("unexpected {what} {value:?} in the database").into(),
-    ))
+    DbError::Query(sqlx::Error::Decode(format!("unexpected {what} {value:?} in the database").into()))
 }
 
 pub(super) fn parse_uuid(value: &str) -> Result<Uuid, DbError> {
@@ -70,8 +68,7 @@ impl TryFrom<SessionRow> for UploadSession {
             part_size: to_u64(row.part_size),
             part_count: u32::try_from(row.part_count)
                 .map_err(|_| corrupt("part count", &row.part_count.to_string()))?,
-            status: UploadStatus::parse(&row.status)
-                .ok_or_else(|| corrupt("upload status", &row.status))?,
+            status: UploadStatus::parse(&row.status).ok_or_else(|| corrupt("upload status", &row.status))?,
             s3_upload_id: row.s3_upload_id,
             source_key: row.source_key,
             created_at: row.created_at,
@@ -133,14 +130,17 @@ impl Db {
     /// Loads a session.
     pub async fn get_upload(&self, id: Uuid) -> Result<Option<UploadSession>, DbError> {
         let sql = format!("SELECT {SESSION_COLUMNS} FROM upload_sessions WHERE id = $1");
-        let row: Option<SessionRow> = with_pool!(self, pool => sqlx::query_as(&sql).bind(id.to_string()).fetch_optional(pool).await?);
+        let row: Option<SessionRow> =
+            with_pool!(self, pool => sqlx::query_as(&sql).bind(id.to_string()).fetch_optional(pool).await?);
         row.map(UploadSession::try_from).transpose()
     }
 
     /// The parts held for a session, by part number.
     pub async fn list_parts(&self, upload_id: Uuid) -> Result<Vec<StoredPart>, DbError> {
-        let sql = "SELECT part_number, size_bytes, etag, sha256 FROM upload_parts WHERE upload_id = $1 ORDER BY part_number";
-        let rows: Vec<PartRow> = with_pool!(self, pool => sqlx::query_as(sql).bind(upload_id.to_string()).fetch_all(pool).await?);
+        let sql =
+            "SELECT part_number, size_bytes, etag, sha256 FROM upload_parts WHERE upload_id = $1 ORDER BY part_number";
+        let rows: Vec<PartRow> =
+            with_pool!(self, pool => sqlx::query_as(sql).bind(upload_id.to_string()).fetch_all(pool).await?);
         Ok(rows.into_iter().map(StoredPart::from).collect())
     }
 
@@ -223,14 +223,7 @@ impl Db {
                 .bind(video.created_at)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(super::outbox::INSERT_EVENT)
-                .bind(event.id.to_string())
-                .bind(event.event_type)
-                .bind(&event.aggregate_id)
-                .bind(event.payload.to_string())
-                .bind(event.created_at)
-                .execute(&mut *tx)
-                .await?;
+            super::outbox::bind_event!(event).execute(&mut *tx).await?;
             tx.commit().await?;
         });
         Ok(true)
@@ -255,11 +248,7 @@ impl Db {
     }
 
     /// Open sessions whose `expires_at` has passed.
-    pub async fn expired_uploads(
-        &self,
-        now: DateTime<Utc>,
-        limit: i64,
-    ) -> Result<Vec<UploadSession>, DbError> {
+    pub async fn expired_uploads(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<UploadSession>, DbError> {
         let sql = format!(
             "SELECT {SESSION_COLUMNS} FROM upload_sessions \
              WHERE status IN ('created', 'uploading') AND expires_at < $1 ORDER BY expires_at LIMIT $2"
@@ -268,11 +257,7 @@ impl Db {
     }
 
     /// Closed sessions whose staged data has not been freed yet.
-    pub async fn uncleared_uploads(
-        &self,
-        now: DateTime<Utc>,
-        limit: i64,
-    ) -> Result<Vec<UploadSession>, DbError> {
+    pub async fn uncleared_uploads(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<UploadSession>, DbError> {
         let sql = format!(
             "SELECT {SESSION_COLUMNS} FROM upload_sessions \
              WHERE status IN ('completed', 'aborted', 'expired') AND staging_cleared_at IS NULL \
@@ -281,22 +266,14 @@ impl Db {
         self.sessions(&sql, now, limit).await
     }
 
-    async fn sessions(
-        &self,
-        sql: &str,
-        now: DateTime<Utc>,
-        limit: i64,
-    ) -> Result<Vec<UploadSession>, DbError> {
-        let rows: Vec<SessionRow> = with_pool!(self, pool => sqlx::query_as(sql).bind(now).bind(limit).fetch_all(pool).await?);
+    async fn sessions(&self, sql: &str, now: DateTime<Utc>, limit: i64) -> Result<Vec<UploadSession>, DbError> {
+        let rows: Vec<SessionRow> =
+            with_pool!(self, pool => sqlx::query_as(sql).bind(now).bind(limit).fetch_all(pool).await?);
         rows.into_iter().map(UploadSession::try_from).collect()
     }
 
     /// Marks a closed session's staged data as freed.
-    pub async fn mark_staging_cleared(
-        &self,
-        upload_id: Uuid,
-        now: DateTime<Utc>,
-    ) -> Result<(), DbError> {
+    pub async fn mark_staging_cleared(&self, upload_id: Uuid, now: DateTime<Utc>) -> Result<(), DbError> {
         let sql = "UPDATE upload_sessions SET staging_cleared_at = $2 WHERE id = $1";
         with_pool!(self, pool => sqlx::query(sql).bind(upload_id.to_string()).bind(now).execute(pool).await?.rows_affected());
         Ok(())

@@ -4,9 +4,13 @@ use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 use uuid::Uuid;
 
+use super::jobs::bind_new_job;
+use super::outbox::bind_event;
 use super::uploads::{corrupt, parse_user, parse_uuid};
-use super::{Db, DbError, with_pool};
+use super::{Db, DbError, OutboxEvent, with_pool};
 use crate::auth::UserId;
+use crate::pipeline::job::{Job, NewJob};
+use crate::pipeline::score::ScoreInputs;
 use crate::video::{Video, VideoStatus};
 
 /// A video row created at upload completion, in status `processing`.
@@ -25,8 +29,8 @@ pub struct NewVideo {
 }
 
 pub(super) const INSERT_VIDEO: &str = "INSERT INTO video_assets \
-    (video_id, creator_user_id, upload_session_id, status, origin_object_key, generation, created_at, updated_at) \
-    VALUES ($1, $2, $3, 'processing', $4, 1, $5, $5)";
+    (video_id, creator_user_id, upload_session_id, status, origin_object_key, generation, created_at, updated_at, processing_since) \
+    VALUES ($1, $2, $3, 'processing', $4, 1, $5, $5, $5)";
 
 #[derive(FromRow)]
 struct VideoRow {
@@ -39,6 +43,7 @@ struct VideoRow {
     failed_reason: Option<String>,
     retryable: Option<bool>,
     created_at: DateTime<Utc>,
+    processing_since: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<VideoRow> for Video {
@@ -49,13 +54,13 @@ impl TryFrom<VideoRow> for Video {
             id: parse_uuid(&row.video_id)?,
             creator_id: parse_user(&row.creator_user_id)?,
             upload_id: parse_uuid(&row.upload_session_id)?,
-            status: VideoStatus::parse(&row.status)
-                .ok_or_else(|| corrupt("video status", &row.status))?,
+            status: VideoStatus::parse(&row.status).ok_or_else(|| corrupt("video status", &row.status))?,
             origin_object_key: row.origin_object_key,
             generation: row.generation,
             failed_reason: row.failed_reason,
             retryable: row.retryable,
             created_at: row.created_at,
+            processing_since: row.processing_since,
         })
     }
 }
@@ -64,8 +69,307 @@ impl Db {
     /// Loads a video.
     pub async fn get_video(&self, id: Uuid) -> Result<Option<Video>, DbError> {
         let sql = "SELECT video_id, creator_user_id, upload_session_id, status, origin_object_key, generation, \
-                   failed_reason, retryable, created_at FROM video_assets WHERE video_id = $1";
-        let row: Option<VideoRow> = with_pool!(self, pool => sqlx::query_as(sql).bind(id.to_string()).fetch_optional(pool).await?);
+                   failed_reason, retryable, created_at, processing_since FROM video_assets WHERE video_id = $1";
+        let row: Option<VideoRow> =
+            with_pool!(self, pool => sqlx::query_as(sql).bind(id.to_string()).fetch_optional(pool).await?);
         row.map(Video::try_from).transpose()
+    }
+}
+
+/// What the probe learned, stored on the video.
+#[derive(Debug, Clone)]
+pub struct ProbeFacts {
+    /// Duration.
+    pub duration_ms: i64,
+    /// Display width (after rotation).
+    pub width: i64,
+    /// Display height (after rotation).
+    pub height: i64,
+    /// Whether the source has an audio stream.
+    pub has_audio: bool,
+    /// Key of the poster image.
+    pub thumbnail_key: String,
+}
+
+/// A packaged rendition.
+#[derive(Debug, Clone)]
+pub struct NewRendition {
+    /// Ladder name, e.g. `720p`.
+    pub profile: String,
+    /// Pixel width.
+    pub width: i64,
+    /// Pixel height.
+    pub height: i64,
+    /// Measured peak bitrate in kb/s.
+    pub bitrate_kbps: i64,
+    /// Key of the media playlist.
+    pub playlist_key: String,
+    /// Segments in the playlist.
+    pub segment_count: i64,
+    /// RFC 6381 codecs string.
+    pub codec: String,
+}
+
+/// A rendition as stored.
+#[derive(Debug, Clone, FromRow)]
+pub struct RenditionRow {
+    /// Ladder name.
+    pub profile: String,
+    /// Pixel width.
+    pub width: i64,
+    /// Pixel height.
+    pub height: i64,
+    /// Peak bitrate in kb/s.
+    pub bitrate_kbps: i64,
+    /// Key of the media playlist.
+    #[sqlx(rename = "playlist_url")]
+    pub playlist_key: String,
+    /// Segments in the playlist.
+    pub segment_count: i64,
+    /// RFC 6381 codecs string.
+    pub codec: String,
+    /// `packaged` until published, then `ready`.
+    pub status: String,
+}
+
+/// A terminal pipeline outcome to record.
+#[derive(Debug, Clone)]
+pub struct Failure<'a> {
+    /// Human-readable reason, e.g. "no video stream".
+    pub reason: &'a str,
+    /// Whether a reprocess may succeed.
+    pub retryable: bool,
+}
+
+/// A video as the ops listing shows it.
+#[derive(Debug, Clone, FromRow)]
+pub struct OpsVideoRow {
+    /// Video id.
+    pub video_id: String,
+    /// Owner.
+    pub creator_user_id: String,
+    /// Status.
+    pub status: String,
+    /// Generation.
+    pub generation: i64,
+    /// Failure reason.
+    pub failed_reason: Option<String>,
+    /// Whether a reprocess may help.
+    pub retryable: Option<bool>,
+    /// When the video was created.
+    pub created_at: DateTime<Utc>,
+    /// Since when the current generation is processing.
+    pub processing_since: Option<DateTime<Utc>>,
+    /// Value score.
+    pub value_score: f64,
+    /// Latest stage of the current generation.
+    pub stage: Option<String>,
+    /// Its status.
+    pub stage_status: Option<String>,
+    /// Its attempt count.
+    pub attempts: Option<i64>,
+    /// Its last error.
+    pub last_error: Option<String>,
+}
+
+const FAIL_VIDEO: &str = "UPDATE video_assets SET status = 'failed', failed_reason = $3, retryable = $4, updated_at = $5 \
+    WHERE video_id = $1 AND generation = $2 AND status = 'processing'";
+const CANCEL_JOBS: &str = "UPDATE video_processing_jobs SET status = 'cancelled', lease_owner = NULL, \
+    lease_expires_at = NULL, updated_at = $3 WHERE video_id = $1 AND generation <= $2 AND status IN ('queued', 'running')";
+
+impl Db {
+    /// Stores the probe's findings on the video (idempotent).
+    pub async fn record_probe(
+        &self,
+        video_id: Uuid,
+        generation: i64,
+        facts: &ProbeFacts,
+        now: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        let sql = "UPDATE video_assets SET duration_ms = $3, width = $4, height = $5, has_audio = $6, \
+                   thumbnail_url = $7, updated_at = $8 WHERE video_id = $1 AND generation = $2";
+        with_pool!(self, pool => sqlx::query(sql)
+            .bind(video_id.to_string()).bind(generation).bind(facts.duration_ms).bind(facts.width)
+            .bind(facts.height).bind(facts.has_audio).bind(&facts.thumbnail_key).bind(now)
+            .execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Records packaged renditions of a generation (idempotent: a rerun replaces them).
+    pub async fn record_renditions(
+        &self,
+        video_id: Uuid,
+        generation: i64,
+        renditions: &[NewRendition],
+        now: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        let sql = "INSERT INTO video_renditions (id, video_id, generation, profile, width, height, bitrate_kbps, \
+                   playlist_url, segment_count, codec, status, created_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'packaged', $11) \
+                   ON CONFLICT (video_id, generation, profile) DO UPDATE SET width = excluded.width, \
+                   height = excluded.height, bitrate_kbps = excluded.bitrate_kbps, playlist_url = excluded.playlist_url, \
+                   segment_count = excluded.segment_count, codec = excluded.codec, status = 'packaged'";
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for r in renditions {
+                sqlx::query(sql)
+                    .bind(Uuid::now_v7().to_string()).bind(video_id.to_string()).bind(generation).bind(&r.profile)
+                    .bind(r.width).bind(r.height).bind(r.bitrate_kbps).bind(&r.playlist_key)
+                    .bind(r.segment_count).bind(&r.codec).bind(now)
+                    .execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// The renditions of a generation, lowest bitrate first.
+    pub async fn renditions_of(&self, video_id: Uuid, generation: i64) -> Result<Vec<RenditionRow>, DbError> {
+        let sql = "SELECT profile, width, height, bitrate_kbps, playlist_url, segment_count, codec, status \
+                   FROM video_renditions WHERE video_id = $1 AND generation = $2 ORDER BY bitrate_kbps";
+        let rows = with_pool!(self, pool => sqlx::query_as(sql).bind(video_id.to_string()).bind(generation).fetch_all(pool).await?);
+        Ok(rows)
+    }
+
+    /// Fails a processing generation: the video becomes `failed`, its open jobs are cancelled
+    /// and `event` (`video_failed`) is written, together. `false` when the generation was no
+    /// longer processing (already failed, timed out or superseded).
+    pub async fn fail_video(
+        &self,
+        video_id: Uuid,
+        generation: i64,
+        failure: Failure<'_>,
+        event: &OutboxEvent,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DbError> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let failed = sqlx::query(FAIL_VIDEO)
+                .bind(video_id.to_string()).bind(generation).bind(failure.reason).bind(failure.retryable).bind(now)
+                .execute(&mut *tx).await?;
+            if failed.rows_affected() == 0 {
+                return Ok(false);
+            }
+            sqlx::query(CANCEL_JOBS).bind(video_id.to_string()).bind(generation).bind(now).execute(&mut *tx).await?;
+            bind_event!(event).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(true)
+    }
+
+    /// Publishes a generation: the finishing job (held by `owner`) is done, its renditions and
+    /// the video become `ready` with the manifest key, and `event` (`video_ready`) is written,
+    /// together. `false` when the job was lost or the generation is no longer processing.
+    pub async fn publish_video(
+        &self,
+        job: &Job,
+        owner: &str,
+        manifest_key: &str,
+        event: &OutboxEvent,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DbError> {
+        let finish = "UPDATE video_processing_jobs SET status = 'done', lease_owner = NULL, lease_expires_at = NULL, \
+                      updated_at = $3 WHERE id = $1 AND lease_owner = $2 AND status = 'running'";
+        let ready = "UPDATE video_assets SET status = 'ready', manifest_url = $3, published_at = $4, updated_at = $4, \
+                     failed_reason = NULL, retryable = NULL WHERE video_id = $1 AND generation = $2 AND status = 'processing'";
+        let renditions = "UPDATE video_renditions SET status = 'ready' WHERE video_id = $1 AND generation = $2";
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let finished = sqlx::query(finish).bind(job.id.to_string()).bind(owner).bind(now).execute(&mut *tx).await?;
+            let published = sqlx::query(ready)
+                .bind(job.video_id.to_string()).bind(job.generation).bind(manifest_key).bind(now)
+                .execute(&mut *tx).await?;
+            if finished.rows_affected() == 0 || published.rows_affected() == 0 {
+                return Ok(false);
+            }
+            sqlx::query(renditions).bind(job.video_id.to_string()).bind(job.generation).execute(&mut *tx).await?;
+            bind_event!(event).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(true)
+    }
+
+    /// Videos processing since before `cutoff` (the hard-timeout candidates).
+    pub async fn overdue_videos(&self, cutoff: DateTime<Utc>, limit: i64) -> Result<Vec<(Uuid, i64)>, DbError> {
+        let sql = "SELECT video_id, generation FROM video_assets \
+                   WHERE status = 'processing' AND processing_since < $1 ORDER BY processing_since LIMIT $2";
+        let rows: Vec<(String, i64)> =
+            with_pool!(self, pool => sqlx::query_as(sql).bind(cutoff).bind(limit).fetch_all(pool).await?);
+        rows.into_iter().map(|(id, generation)| Ok((parse_uuid(&id)?, generation))).collect()
+    }
+
+    /// Starts a new generation of a `ready` or `failed` video and enqueues its first job,
+    /// together; the old generation's open jobs are cancelled. Returns the new generation, or
+    /// `None` when the video is not in a reprocessable state.
+    pub async fn reprocess_video(
+        &self,
+        video_id: Uuid,
+        first: &NewJob,
+        event: &OutboxEvent,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, DbError> {
+        let bump = "UPDATE video_assets SET generation = generation + 1, status = 'processing', failed_reason = NULL, \
+                    retryable = NULL, processing_since = $2, updated_at = $2 \
+                    WHERE video_id = $1 AND status IN ('ready', 'failed') RETURNING generation";
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let generation: Option<i64> = sqlx::query_scalar(bump).bind(video_id.to_string()).bind(now).fetch_optional(&mut *tx).await?;
+            let Some(generation) = generation else {
+                return Ok(None);
+            };
+            sqlx::query(CANCEL_JOBS).bind(video_id.to_string()).bind(generation - 1).bind(now).execute(&mut *tx).await?;
+            let job = NewJob { generation, ..first.clone() };
+            bind_new_job!(job, now).execute(&mut *tx).await?;
+            bind_event!(event).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(Some(generation))
+        })
+    }
+
+    /// Videos in `status` for the ops listing, oldest first, with their current stage.
+    pub async fn ops_videos(&self, status: VideoStatus, limit: i64) -> Result<Vec<OpsVideoRow>, DbError> {
+        let sql = "SELECT v.video_id, v.creator_user_id, v.status, v.generation, v.failed_reason, v.retryable, \
+                   v.created_at, v.processing_since, v.value_score, j.stage, j.status AS stage_status, \
+                   j.attempt AS attempts, j.error_message AS last_error \
+                   FROM video_assets v LEFT JOIN video_processing_jobs j ON j.id = ( \
+                       SELECT id FROM video_processing_jobs WHERE video_id = v.video_id AND generation = v.generation \
+                       ORDER BY created_at DESC, id DESC LIMIT 1) \
+                   WHERE v.status = $1 ORDER BY v.created_at LIMIT $2";
+        let rows =
+            with_pool!(self, pool => sqlx::query_as(sql).bind(status.as_str()).bind(limit).fetch_all(pool).await?);
+        Ok(rows)
+    }
+
+    /// Sets a creator's follower count (a value-score input).
+    pub async fn set_follower_count(
+        &self,
+        creator: &UserId,
+        followers: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        let sql = "INSERT INTO creators (creator_id, follower_count, updated_at) VALUES ($1, $2, $3) \
+                   ON CONFLICT (creator_id) DO UPDATE SET follower_count = excluded.follower_count, updated_at = excluded.updated_at";
+        with_pool!(self, pool => sqlx::query(sql).bind(creator.as_str()).bind(followers).bind(now).execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    /// The value-score inputs of a video.
+    pub async fn score_inputs(&self, video_id: Uuid) -> Result<ScoreInputs, DbError> {
+        let sql = "SELECT COALESCE(c.follower_count, 0), v.early_watch_through, v.early_support_click_rate \
+                   FROM video_assets v LEFT JOIN creators c ON c.creator_id = v.creator_user_id WHERE v.video_id = $1";
+        let row: Option<(i64, Option<f64>, Option<f64>)> =
+            with_pool!(self, pool => sqlx::query_as(sql).bind(video_id.to_string()).fetch_optional(pool).await?);
+        Ok(row.map_or_else(ScoreInputs::default, |(followers, watch, support)| ScoreInputs {
+            follower_count: u64::try_from(followers).unwrap_or_default(),
+            early_watch_through: watch,
+            early_support_click_rate: support,
+        }))
+    }
+
+    /// Stores a video's value score.
+    pub async fn set_value_score(&self, video_id: Uuid, score: f64) -> Result<(), DbError> {
+        let sql = "UPDATE video_assets SET value_score = $2 WHERE video_id = $1";
+        with_pool!(self, pool => sqlx::query(sql).bind(video_id.to_string()).bind(score).execute(pool).await?.rows_affected());
+        Ok(())
     }
 }

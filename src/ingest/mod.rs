@@ -47,11 +47,7 @@ pub enum IngestError {
     NotOpen { status: UploadStatus },
     /// The part body had the wrong length.
     #[error("part {part_number} must be {expected} bytes, received {received}")]
-    SizeMismatch {
-        part_number: u32,
-        expected: u64,
-        received: u64,
-    },
+    SizeMismatch { part_number: u32, expected: u64, received: u64 },
     /// A checksum did not match.
     #[error("{what} does not match the data")]
     ChecksumMismatch { what: String },
@@ -123,12 +119,7 @@ pub struct Ingest {
 impl Ingest {
     /// Builds the service.
     pub fn new(db: Db, storage: Storage, limits: UploadsConfig, public_url: String) -> Self {
-        Ingest {
-            db,
-            storage,
-            limits,
-            public_url,
-        }
+        Ingest { db, storage, limits, public_url }
     }
 
     /// Opens a session for `creator`.
@@ -141,8 +132,7 @@ impl Ingest {
         let plan = plan::plan(request, &self.limits)?;
         let id = Uuid::now_v7();
         let s3_upload_id = self.storage.begin_upload(id).await?;
-        let ttl = chrono::Duration::from_std(self.limits.session_ttl)
-            .unwrap_or(chrono::Duration::days(1));
+        let ttl = chrono::Duration::from_std(self.limits.session_ttl).unwrap_or(chrono::Duration::days(1));
         let session = UploadSession {
             id,
             creator_id: creator.clone(),
@@ -160,19 +150,13 @@ impl Ingest {
             expires_at: now + ttl,
             completed_at: None,
         };
-        self.db
-            .insert_upload(NewUploadSession { session: &session })
-            .await?;
+        self.db.insert_upload(NewUploadSession { session: &session }).await?;
         tracing::info!(upload_id = %id, creator = %creator, size = session.size_bytes, parts = session.part_count, "upload session created");
         Ok(session)
     }
 
     /// Loads a session the caller owns; anyone else gets [`IngestError::NotFound`].
-    pub async fn session_for(
-        &self,
-        caller: &AuthUser,
-        id: Uuid,
-    ) -> Result<UploadSession, IngestError> {
+    pub async fn session_for(&self, caller: &AuthUser, id: Uuid) -> Result<UploadSession, IngestError> {
         match self.db.get_upload(id).await? {
             Some(session) if session.creator_id == caller.id => Ok(session),
             _ => Err(IngestError::NotFound),
@@ -190,60 +174,57 @@ impl Ingest {
         session: &UploadSession,
         numbers: impl IntoIterator<Item = u32>,
     ) -> Result<Vec<PartTarget>, IngestError> {
-        numbers
-            .into_iter()
-            .map(|n| self.target(session, n))
-            .collect()
+        numbers.into_iter().map(|n| self.target(session, n)).collect()
     }
 
     fn target(&self, session: &UploadSession, part_number: u32) -> Result<PartTarget, IngestError> {
-        let size_bytes = session
-            .part_len(part_number)
-            .ok_or(IngestError::NoSuchPart { part_number })?;
+        let size_bytes = session.part_len(part_number).ok_or(IngestError::NoSuchPart { part_number })?;
         let mut headers = BTreeMap::new();
         let url = match self.storage.presign_part(session, part_number)? {
             Some(url) => url.to_string(),
             None => {
-                headers.insert(
-                    "content-type".to_owned(),
-                    "application/octet-stream".to_owned(),
-                );
-                format!(
-                    "{}/v1/videos/uploads/{}/parts/{part_number}",
-                    self.public_url, session.id
-                )
+                headers.insert("content-type".to_owned(), "application/octet-stream".to_owned());
+                format!("{}/v1/videos/uploads/{}/parts/{part_number}", self.public_url, session.id)
             }
         };
-        Ok(PartTarget {
-            part_number,
-            size_bytes,
-            method: "PUT",
-            url,
-            headers,
-        })
+        Ok(PartTarget { part_number, size_bytes, method: "PUT", url, headers })
     }
 
     fn ensure_open(session: &UploadSession, now: DateTime<Utc>) -> Result<(), IngestError> {
         if !session.status.accepts_parts() {
-            return Err(IngestError::NotOpen {
-                status: session.status,
-            });
+            return Err(IngestError::NotOpen { status: session.status });
         }
         if session.expires_at <= now {
-            return Err(IngestError::NotOpen {
-                status: UploadStatus::Expired,
-            });
+            return Err(IngestError::NotOpen { status: UploadStatus::Expired });
         }
         Ok(())
     }
 
-    /// Streams one part through verification into staging. A part that fails verification is
-    /// not stored, and an earlier copy of it stays intact.
+    /// Checks that part `part_number` may be sent now and returns what its body must match.
+    /// Cheap and body-free, so a caller can refuse before reading anything.
+    pub fn prepare_part(
+        &self,
+        session: &UploadSession,
+        part_number: u32,
+        declared: &PartDeclaration,
+        now: DateTime<Utc>,
+    ) -> Result<Expected, IngestError> {
+        Self::ensure_open(session, now)?;
+        let len = session.part_len(part_number).ok_or(IngestError::NoSuchPart { part_number })?;
+        if let Some(received) = declared.content_length.filter(|&n| n != len) {
+            return Err(IngestError::SizeMismatch { part_number, expected: len, received });
+        }
+        Ok(Expected { len, md5: declared.md5, sha256: declared.sha256 })
+    }
+
+    /// Streams one part, prepared by [`Ingest::prepare_part`], through verification into
+    /// staging. A part that fails verification is not stored, and an earlier copy of it stays
+    /// intact.
     pub async fn put_part<S, E>(
         &self,
         session: &UploadSession,
         part_number: u32,
-        declared: PartDeclaration,
+        expected: Expected,
         body: S,
         now: DateTime<Utc>,
     ) -> Result<StoredPart, IngestError>
@@ -251,54 +232,22 @@ impl Ingest {
         S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
         E: std::fmt::Display + Send + 'static,
     {
-        Self::ensure_open(session, now)?;
-        let len = session
-            .part_len(part_number)
-            .ok_or(IngestError::NoSuchPart { part_number })?;
-        if let Some(received) = declared.content_length.filter(|&n| n != len) {
-            return Err(IngestError::SizeMismatch {
-                part_number,
-                expected: len,
-                received,
-            });
-        }
-        let expected = Expected {
-            len,
-            md5: declared.md5,
-            sha256: declared.sha256,
-        };
+        let len = expected.len;
         let (verifying, verdict) = Verifying::new(body, expected);
-        let stored = self
-            .storage
-            .stage_part(session, part_number, len, verifying)
-            .await;
+        let stored = self.storage.stage_part(session, part_number, len, verifying).await;
         let verdict = verdict.lock().ok().and_then(|mut slot| slot.take());
         let sha256 = match (stored.as_ref(), verdict) {
             (_, Some(Verdict::Refused(refusal))) => return Err(refused(part_number, refusal)),
             (Err(_), _) | (Ok(_), None) => {
-                return Err(stored.err().map_or_else(
-                    || IngestError::BodyRead("body ended early".into()),
-                    Into::into,
-                ));
+                return Err(stored.err().map_or_else(|| IngestError::BodyRead("body ended early".into()), Into::into));
             }
             (Ok(_), Some(Verdict::Accepted { sha256 })) => sha256,
         };
         let etag = stored?;
-        let part = StoredPart {
-            part_number,
-            size_bytes: len,
-            etag,
-            sha256: Some(sha256),
-        };
-        if !self
-            .db
-            .record_parts(session.id, std::slice::from_ref(&part), now)
-            .await?
-        {
+        let part = StoredPart { part_number, size_bytes: len, etag, sha256: Some(sha256) };
+        if !self.db.record_parts(session.id, std::slice::from_ref(&part), now).await? {
             self.storage.discard_staging(session).await?;
-            return Err(IngestError::NotOpen {
-                status: UploadStatus::Aborted,
-            });
+            return Err(IngestError::NotOpen { status: UploadStatus::Aborted });
         }
         Ok(part)
     }
@@ -317,38 +266,21 @@ impl Ingest {
             return Err(IngestError::DirectUploadsDisabled);
         }
         if reported.is_empty() {
-            return Err(IngestError::Invalid {
-                code: "no_parts",
-                message: "parts must not be empty".into(),
-            });
+            return Err(IngestError::Invalid { code: "no_parts", message: "parts must not be empty".into() });
         }
         let listed = self.storage.list_staged_parts(session).await?;
         let mut parts = Vec::with_capacity(reported.len());
         for part in reported {
             let part_number = part.part_number;
-            let len = session
-                .part_len(part_number)
-                .ok_or(IngestError::NoSuchPart { part_number })?;
-            let unverified = |reason: &str| IngestError::PartNotVerified {
-                part_number,
-                reason: reason.to_owned(),
-            };
-            let found = listed
-                .iter()
-                .find(|p| p.part_number == part_number)
-                .ok_or_else(|| unverified("not in the bucket"))?;
-            if found
-                .etag
-                .as_deref()
-                .is_some_and(|etag| normalize_etag(etag) != normalize_etag(&part.etag))
-            {
+            let len = session.part_len(part_number).ok_or(IngestError::NoSuchPart { part_number })?;
+            let unverified = |reason: &str| IngestError::PartNotVerified { part_number, reason: reason.to_owned() };
+            let found =
+                listed.iter().find(|p| p.part_number == part_number).ok_or_else(|| unverified("not in the bucket"))?;
+            if found.etag.as_deref().is_some_and(|etag| normalize_etag(etag) != normalize_etag(&part.etag)) {
                 return Err(unverified("etag differs from the bucket's"));
             }
             if found.size != len {
-                return Err(unverified(&format!(
-                    "size is {} bytes, expected {len}",
-                    found.size
-                )));
+                return Err(unverified(&format!("size is {} bytes, expected {len}", found.size)));
             }
             parts.push(StoredPart {
                 part_number,
@@ -358,28 +290,21 @@ impl Ingest {
             });
         }
         if !self.db.record_parts(session.id, &parts, now).await? {
-            return Err(IngestError::NotOpen {
-                status: UploadStatus::Aborted,
-            });
+            return Err(IngestError::NotOpen { status: UploadStatus::Aborted });
         }
         Ok(parts)
     }
 
     /// Completes the upload: assembles the source, then commits the `processing` video and the
     /// `video_upload_completed` event together. Calling it again returns the same video id.
-    pub async fn complete(
-        &self,
-        session: &UploadSession,
-        now: DateTime<Utc>,
-    ) -> Result<Uuid, IngestError> {
+    pub async fn complete(&self, session: &UploadSession, now: DateTime<Utc>) -> Result<Uuid, IngestError> {
         if session.status == UploadStatus::Completed {
             return Ok(session.video_id);
         }
         Self::ensure_open(session, now)?;
         let parts = self.db.list_parts(session.id).await?;
-        let missing: Vec<u32> = (1..=session.part_count)
-            .filter(|n| !parts.iter().any(|p| p.part_number == *n))
-            .collect();
+        let missing: Vec<u32> =
+            (1..=session.part_count).filter(|n| !parts.iter().any(|p| p.part_number == *n)).collect();
         if !missing.is_empty() {
             return Err(IngestError::MissingParts(missing));
         }
@@ -414,39 +339,24 @@ impl Ingest {
         Ok(session.video_id)
     }
 
-    async fn assemble(
-        &self,
-        session: &UploadSession,
-        parts: &[StoredPart],
-    ) -> Result<String, IngestError> {
+    async fn assemble(&self, session: &UploadSession, parts: &[StoredPart]) -> Result<String, IngestError> {
         if let Some(key) = &session.source_key {
             if self.storage.exists(&key.as_str().into()).await? {
                 return Ok(key.clone());
             }
         }
         let started = Instant::now();
-        let naming = |head: &[u8]| {
-            keys::source(
-                &session.creator_id,
-                session.video_id,
-                sniff::extension(head),
-            )
-        };
+        let naming = |head: &[u8]| keys::source(&session.creator_id, session.video_id, sniff::extension(head));
         match self.storage.assemble(session, parts, naming).await? {
             Assembly::Stored { key } => {
                 self.db.set_source_key(session.id, key.as_ref()).await?;
                 tracing::info!(upload_id = %session.id, key = %key, elapsed_ms = started.elapsed().as_millis() as u64, "source assembled");
                 Ok(key.to_string())
             }
-            Assembly::ChecksumMismatch {
-                actual,
-                parts_discarded,
-            } => {
+            Assembly::ChecksumMismatch { actual, parts_discarded } => {
                 tracing::warn!(upload_id = %session.id, actual, parts_discarded, "whole-file checksum mismatch");
                 if parts_discarded {
-                    self.db
-                        .close_upload(session.id, UploadStatus::Aborted, Utc::now())
-                        .await?;
+                    self.db.close_upload(session.id, UploadStatus::Aborted, Utc::now()).await?;
                     self.clear_staging(session, Utc::now()).await;
                 }
                 let what = if parts_discarded {
@@ -469,31 +379,19 @@ impl Ingest {
 
     /// Aborts an open upload and frees its staged data. Aborting twice is fine; aborting a
     /// completed upload is a conflict.
-    pub async fn abort(
-        &self,
-        session: &UploadSession,
-        now: DateTime<Utc>,
-    ) -> Result<(), IngestError> {
+    pub async fn abort(&self, session: &UploadSession, now: DateTime<Utc>) -> Result<(), IngestError> {
         match session.status {
             UploadStatus::Aborted | UploadStatus::Expired => return Ok(()),
             UploadStatus::Completed => {
-                return Err(IngestError::NotOpen {
-                    status: session.status,
-                });
+                return Err(IngestError::NotOpen { status: session.status });
             }
             UploadStatus::Created | UploadStatus::Uploading => {}
         }
-        if !self
-            .db
-            .close_upload(session.id, UploadStatus::Aborted, now)
-            .await?
-        {
+        if !self.db.close_upload(session.id, UploadStatus::Aborted, now).await? {
             return self
                 .already_closed(session.id)
                 .await
-                .and(Err(IngestError::NotOpen {
-                    status: UploadStatus::Completed,
-                }));
+                .and(Err(IngestError::NotOpen { status: UploadStatus::Completed }));
         }
         self.storage.discard_staging(session).await?;
         self.db.mark_staging_cleared(session.id, now).await?;
@@ -517,11 +415,7 @@ impl Ingest {
         const BATCH: i64 = 100;
         let mut report = SweepReport::default();
         for session in self.db.expired_uploads(now, BATCH).await? {
-            if self
-                .db
-                .close_upload(session.id, UploadStatus::Expired, now)
-                .await?
-            {
+            if self.db.close_upload(session.id, UploadStatus::Expired, now).await? {
                 report.expired += 1;
                 tracing::info!(upload_id = %session.id, "upload session expired");
             }
@@ -548,14 +442,10 @@ pub struct PartDeclaration {
 
 fn refused(part_number: u32, refusal: Refusal) -> IngestError {
     match refusal {
-        Refusal::Size { expected, received } => IngestError::SizeMismatch {
-            part_number,
-            expected,
-            received,
-        },
-        Refusal::Checksum { algorithm } => IngestError::ChecksumMismatch {
-            what: format!("the {algorithm} of part {part_number}"),
-        },
+        Refusal::Size { expected, received } => IngestError::SizeMismatch { part_number, expected, received },
+        Refusal::Checksum { algorithm } => {
+            IngestError::ChecksumMismatch { what: format!("the {algorithm} of part {part_number}") }
+        }
         Refusal::Transport(reason) => IngestError::BodyRead(reason),
     }
 }

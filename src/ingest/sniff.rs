@@ -8,21 +8,13 @@ pub const SNIFF_LEN: u64 = 564;
 /// The extension of the container `head` starts with.
 pub fn extension(head: &[u8]) -> &'static str {
     if head.len() >= 12 && &head[4..8] == b"ftyp" {
-        return if &head[8..12] == b"qt  " {
-            "mov"
-        } else {
-            "mp4"
-        };
+        return if &head[8..12] == b"qt  " { "mov" } else { "mp4" };
     }
     if head.len() >= 8 && matches!(&head[4..8], b"moov" | b"mdat" | b"wide" | b"free") {
         return "mov";
     }
     if head.starts_with(&[0x1A, 0x45, 0xDF, 0xA3]) {
-        return if head.windows(4).any(|w| w == b"webm") {
-            "webm"
-        } else {
-            "mkv"
-        };
+        return if head.windows(4).any(|w| w == b"webm") { "webm" } else { "mkv" };
     }
     if head.len() >= 377 && [0, 188, 376].iter().all(|&i| head[i] == 0x47) {
         return "ts";
@@ -45,10 +37,7 @@ mod tests {
         let mut webm = vec![0x1A, 0x45, 0xDF, 0xA3, 0x9F, 0x42, 0x82, 0x84];
         webm.extend_from_slice(b"webm");
         assert_eq!(extension(&webm), "webm");
-        assert_eq!(
-            extension(&[0x1A, 0x45, 0xDF, 0xA3, 0x42, 0x82, 0x88]),
-            "mkv"
-        );
+        assert_eq!(extension(&[0x1A, 0x45, 0xDF, 0xA3, 0x42, 0x82, 0x88]), "mkv");
     }
 
     #[test]

@@ -88,10 +88,7 @@ impl<S> Verifying<S> {
 
     fn judge_end(&mut self) -> Verdict {
         if self.received != self.expected.len {
-            return Verdict::Refused(Refusal::Size {
-                expected: self.expected.len,
-                received: self.received,
-            });
+            return Verdict::Refused(Refusal::Size { expected: self.expected.len, received: self.received });
         }
         let sha256: [u8; 32] = self.sha256.finalize_reset().into();
         let md5: [u8; 16] = self.md5.finalize_reset().into();
@@ -99,13 +96,9 @@ impl<S> Verifying<S> {
             return Verdict::Refused(Refusal::Checksum { algorithm: "md5" });
         }
         if self.expected.sha256.is_some_and(|want| want != sha256) {
-            return Verdict::Refused(Refusal::Checksum {
-                algorithm: "sha256",
-            });
+            return Verdict::Refused(Refusal::Checksum { algorithm: "sha256" });
         }
-        Verdict::Accepted {
-            sha256: hex::encode(sha256),
-        }
+        Verdict::Accepted { sha256: hex::encode(sha256) }
     }
 }
 
@@ -125,17 +118,12 @@ where
             match Pin::new(&mut this.inner).poll_next(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Err(err))) => {
-                    return Poll::Ready(
-                        this.finish(Verdict::Refused(Refusal::Transport(err.to_string()))),
-                    );
+                    return Poll::Ready(this.finish(Verdict::Refused(Refusal::Transport(err.to_string()))));
                 }
                 Poll::Ready(Some(Ok(chunk))) => {
                     this.received += chunk.len() as u64;
                     if this.received > this.expected.len {
-                        let refusal = Refusal::Size {
-                            expected: this.expected.len,
-                            received: this.received,
-                        };
+                        let refusal = Refusal::Size { expected: this.expected.len, received: this.received };
                         return Poll::Ready(this.finish(Verdict::Refused(refusal)));
                     }
                     this.sha256.update(&chunk);
@@ -164,11 +152,7 @@ mod tests {
     use super::*;
 
     async fn run(chunks: Vec<&'static [u8]>, expected: Expected) -> (bool, Option<Verdict>) {
-        let inner = stream::iter(
-            chunks
-                .into_iter()
-                .map(|c| Ok::<_, std::io::Error>(Bytes::from_static(c))),
-        );
+        let inner = stream::iter(chunks.into_iter().map(|c| Ok::<_, std::io::Error>(Bytes::from_static(c))));
         let (mut verifying, slot) = Verifying::new(inner, expected);
         let mut failed = false;
         while let Some(item) = verifying.next().await {
@@ -181,97 +165,35 @@ mod tests {
     #[tokio::test]
     async fn accepts_an_exact_body_and_reports_its_sha256() {
         let sha: [u8; 32] = Sha256::digest(b"hello world").into();
-        let (failed, verdict) = run(
-            vec![b"hello ", b"world"],
-            Expected {
-                len: 11,
-                sha256: Some(sha),
-                md5: None,
-            },
-        )
-        .await;
+        let (failed, verdict) =
+            run(vec![b"hello ", b"world"], Expected { len: 11, sha256: Some(sha), md5: None }).await;
         assert!(!failed);
-        assert!(
-            matches!(verdict, Some(Verdict::Accepted { sha256 }) if sha256 == hex::encode(sha))
-        );
+        assert!(matches!(verdict, Some(Verdict::Accepted { sha256 }) if sha256 == hex::encode(sha)));
     }
 
     #[tokio::test]
     async fn refuses_short_and_long_bodies_before_the_end() {
-        let (failed, verdict) = run(
-            vec![b"abc"],
-            Expected {
-                len: 4,
-                ..Default::default()
-            },
-        )
-        .await;
+        let (failed, verdict) = run(vec![b"abc"], Expected { len: 4, ..Default::default() }).await;
         assert!(failed);
-        assert!(matches!(
-            verdict,
-            Some(Verdict::Refused(Refusal::Size {
-                expected: 4,
-                received: 3
-            }))
-        ));
-        let (failed, verdict) = run(
-            vec![b"abc", b"de"],
-            Expected {
-                len: 4,
-                ..Default::default()
-            },
-        )
-        .await;
+        assert!(matches!(verdict, Some(Verdict::Refused(Refusal::Size { expected: 4, received: 3 }))));
+        let (failed, verdict) = run(vec![b"abc", b"de"], Expected { len: 4, ..Default::default() }).await;
         assert!(failed);
-        assert!(matches!(
-            verdict,
-            Some(Verdict::Refused(Refusal::Size {
-                expected: 4,
-                received: 5
-            }))
-        ));
+        assert!(matches!(verdict, Some(Verdict::Refused(Refusal::Size { expected: 4, received: 5 }))));
     }
 
     #[tokio::test]
     async fn holds_the_final_chunk_until_the_body_is_judged() {
-        let inner = stream::iter([
-            Ok::<_, std::io::Error>(Bytes::from_static(b"ab")),
-            Ok(Bytes::from_static(b"cd")),
-        ]);
-        let (mut verifying, _slot) = Verifying::new(
-            inner,
-            Expected {
-                len: 4,
-                md5: Some([0; 16]),
-                sha256: None,
-            },
-        );
-        assert_eq!(
-            verifying.next().await.and_then(Result::ok),
-            Some(Bytes::from_static(b"ab"))
-        );
-        assert!(
-            matches!(verifying.next().await, Some(Err(_))),
-            "a refused body never yields its last bytes"
-        );
+        let inner = stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"ab")), Ok(Bytes::from_static(b"cd"))]);
+        let (mut verifying, _slot) = Verifying::new(inner, Expected { len: 4, md5: Some([0; 16]), sha256: None });
+        assert_eq!(verifying.next().await.and_then(Result::ok), Some(Bytes::from_static(b"ab")));
+        assert!(matches!(verifying.next().await, Some(Err(_))), "a refused body never yields its last bytes");
         assert!(verifying.next().await.is_none());
     }
 
     #[tokio::test]
     async fn refuses_a_wrong_md5() {
-        let (failed, verdict) = run(
-            vec![b"abc"],
-            Expected {
-                len: 3,
-                md5: Some([0; 16]),
-                sha256: None,
-            },
-        )
-        .await;
+        let (failed, verdict) = run(vec![b"abc"], Expected { len: 3, md5: Some([0; 16]), sha256: None }).await;
         assert!(failed);
-        assert!(matches!(
-            verdict,
-            Some(Verdict::Refused(Refusal::Checksum { algorithm: "md5" }))
-        ));
+        assert!(matches!(verdict, Some(Verdict::Refused(Refusal::Checksum { algorithm: "md5" }))));
     }
 }

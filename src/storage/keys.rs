@@ -5,6 +5,8 @@
 //! packaged/{video_id}/hls/master.m3u8               written last, so it never points at missing files
 //! packaged/{video_id}/hls/{rendition}/index.m3u8
 //! packaged/{video_id}/hls/{rendition}/seg-*.m4s
+//! packaged/{video_id}/hls/poster.jpg
+//! packaged/{video_id}/hls/g{n}/…                     generation n ≥ 2 (a reprocess), same tree
 //! staging/{upload_id}/part-{n:05}                   parts of an open upload (local backend)
 //! staging/{upload_id}/source                        multipart target of an open upload (S3 backend)
 //! ```
@@ -17,6 +19,13 @@ use crate::auth::UserId;
 /// Where a completed upload's source lives. `ext` comes from the detected container.
 pub fn source(creator: &UserId, video_id: Uuid, ext: &str) -> Path {
     Path::from(format!("raw/{creator}/{video_id}/source.{ext}"))
+}
+
+/// Root of a generation's packaged tree. Generation 1 uses the seed's layout exactly; a
+/// reprocess publishes under `g{n}/`, so segment URLs (cached as immutable) never change meaning.
+pub fn packaged_root(video_id: Uuid, generation: i64) -> Path {
+    let root = Path::from(format!("packaged/{video_id}/hls"));
+    if generation <= 1 { root } else { root.child(format!("g{generation}")) }
 }
 
 /// Prefix holding everything staged for one upload session.
@@ -46,9 +55,6 @@ mod tests {
             source(&creator, video, "mp4").as_ref(),
             "raw/creator_1/00000000-0000-0000-0000-000000000000/source.mp4"
         );
-        assert_eq!(
-            staged_part(video, 7).as_ref(),
-            "staging/00000000-0000-0000-0000-000000000000/part-00007"
-        );
+        assert_eq!(staged_part(video, 7).as_ref(), "staging/00000000-0000-0000-0000-000000000000/part-00007");
     }
 }

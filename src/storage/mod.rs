@@ -35,11 +35,7 @@ pub enum StorageError {
     Object(#[from] object_store::Error),
     /// An S3 request failed with a status.
     #[error("S3 {op} failed with status {status}: {body}")]
-    S3 {
-        op: &'static str,
-        status: u16,
-        body: String,
-    },
+    S3 { op: &'static str, status: u16, body: String },
     /// S3 answered something unparseable.
     #[error("S3 {op} answered unexpectedly: {detail}")]
     Protocol { op: &'static str, detail: String },
@@ -56,10 +52,7 @@ pub enum StorageError {
 
 impl StorageError {
     fn protocol(op: &'static str, detail: impl std::fmt::Display) -> Self {
-        StorageError::Protocol {
-            op,
-            detail: detail.to_string(),
-        }
+        StorageError::Protocol { op, detail: detail.to_string() }
     }
 }
 
@@ -96,21 +89,14 @@ impl Storage {
     pub fn open(config: &StorageConfig) -> Result<Self, StorageError> {
         match config.backend {
             StorageBackend::Local => {
-                std::fs::create_dir_all(&config.local_root).map_err(|e| {
-                    StorageError::Config(format!("cannot create {:?}: {e}", config.local_root))
-                })?;
+                std::fs::create_dir_all(&config.local_root)
+                    .map_err(|e| StorageError::Config(format!("cannot create {:?}: {e}", config.local_root)))?;
                 let objects = LocalFileSystem::new_with_prefix(&config.local_root)?;
-                Ok(Storage {
-                    objects: Arc::new(objects),
-                    multipart: None,
-                    direct_uploads: false,
-                })
+                Ok(Storage { objects: Arc::new(objects), multipart: None, direct_uploads: false })
             }
             StorageBackend::S3 => {
                 let s3 = config.s3.as_ref().ok_or_else(|| {
-                    StorageError::Config(
-                        "storage.backend = \"s3\" needs a [storage.s3] section".into(),
-                    )
+                    StorageError::Config("storage.backend = \"s3\" needs a [storage.s3] section".into())
                 })?;
                 let objects = AmazonS3Builder::new()
                     .with_endpoint(&s3.endpoint)
@@ -150,54 +136,31 @@ impl Storage {
     }
 
     /// Prepares staging for a new upload; returns the S3 multipart id on S3.
-    pub async fn begin_upload(
-        &self,
-        upload_id: uuid::Uuid,
-    ) -> Result<Option<String>, StorageError> {
+    pub async fn begin_upload(&self, upload_id: uuid::Uuid) -> Result<Option<String>, StorageError> {
         match &self.multipart {
-            Some(s3) => Ok(Some(
-                s3.create(keys::staged_source(upload_id).as_ref()).await?,
-            )),
+            Some(s3) => Ok(Some(s3.create(keys::staged_source(upload_id).as_ref()).await?)),
             None => Ok(None),
         }
     }
 
     /// A presigned URL for a client to PUT part `n` straight to the bucket, when enabled.
-    pub fn presign_part(
-        &self,
-        session: &UploadSession,
-        part_number: u32,
-    ) -> Result<Option<url::Url>, StorageError> {
+    pub fn presign_part(&self, session: &UploadSession, part_number: u32) -> Result<Option<url::Url>, StorageError> {
         match (&self.multipart, self.direct_uploads) {
             (Some(s3), true) => {
-                let upload_id = session
-                    .s3_upload_id
-                    .as_deref()
-                    .ok_or(StorageError::NoMultipart(session.id))?;
+                let upload_id = session.s3_upload_id.as_deref().ok_or(StorageError::NoMultipart(session.id))?;
                 let key = keys::staged_source(session.id);
-                Ok(Some(s3.presign_part(
-                    key.as_ref(),
-                    upload_id,
-                    part_number,
-                )?))
+                Ok(Some(s3.presign_part(key.as_ref(), upload_id, part_number)?))
             }
             _ => Ok(None),
         }
     }
 
     /// Parts present in the bucket's multipart upload (S3 only; empty elsewhere).
-    pub async fn list_staged_parts(
-        &self,
-        session: &UploadSession,
-    ) -> Result<Vec<ListedPart>, StorageError> {
+    pub async fn list_staged_parts(&self, session: &UploadSession) -> Result<Vec<ListedPart>, StorageError> {
         match &self.multipart {
             Some(s3) => {
-                let upload_id = session
-                    .s3_upload_id
-                    .as_deref()
-                    .ok_or(StorageError::NoMultipart(session.id))?;
-                s3.list_parts(keys::staged_source(session.id).as_ref(), upload_id)
-                    .await
+                let upload_id = session.s3_upload_id.as_deref().ok_or(StorageError::NoMultipart(session.id))?;
+                s3.list_parts(keys::staged_source(session.id).as_ref(), upload_id).await
             }
             None => Ok(Vec::new()),
         }
@@ -217,23 +180,10 @@ impl Storage {
     {
         match &self.multipart {
             Some(s3) => {
-                let upload_id = session
-                    .s3_upload_id
-                    .as_deref()
-                    .ok_or(StorageError::NoMultipart(session.id))?;
-                s3.upload_part(
-                    keys::staged_source(session.id).as_ref(),
-                    upload_id,
-                    part_number,
-                    len,
-                    body,
-                )
-                .await
+                let upload_id = session.s3_upload_id.as_deref().ok_or(StorageError::NoMultipart(session.id))?;
+                s3.upload_part(keys::staged_source(session.id).as_ref(), upload_id, part_number, len, body).await
             }
-            None => {
-                self.write_streaming(&keys::staged_part(session.id, part_number), body)
-                    .await
-            }
+            None => self.write_streaming(&keys::staged_part(session.id, part_number), body).await,
         }
     }
 
@@ -288,11 +238,7 @@ impl Storage {
         let mut hasher = Sha256::new();
         let mut writer = WriteMultipart::new(self.objects.put_multipart(&key).await?);
         for part in parts {
-            let mut stream = self
-                .objects
-                .get(&keys::staged_part(session.id, part.part_number))
-                .await?
-                .into_stream();
+            let mut stream = self.objects.get(&keys::staged_part(session.id, part.part_number)).await?.into_stream();
             while let Some(chunk) = stream.try_next().await? {
                 hasher.update(&chunk);
                 writer.wait_for_capacity(2).await?;
@@ -300,16 +246,9 @@ impl Storage {
             }
         }
         let actual = hex::encode(hasher.finalize());
-        if session
-            .sha256
-            .as_deref()
-            .is_some_and(|declared| declared != actual)
-        {
+        if session.sha256.as_deref().is_some_and(|declared| declared != actual) {
             writer.abort().await?;
-            return Ok(Assembly::ChecksumMismatch {
-                actual,
-                parts_discarded: false,
-            });
+            return Ok(Assembly::ChecksumMismatch { actual, parts_discarded: false });
         }
         writer.finish().await?;
         Ok(Assembly::Stored { key })
@@ -326,10 +265,7 @@ impl Storage {
         if self.exists(&staged).await? {
             tracing::info!(upload_id = %session.id, "multipart already completed by an earlier attempt");
         } else {
-            let upload_id = session
-                .s3_upload_id
-                .as_deref()
-                .ok_or(StorageError::NoMultipart(session.id))?;
+            let upload_id = session.s3_upload_id.as_deref().ok_or(StorageError::NoMultipart(session.id))?;
             let etags: Vec<String> = parts.iter().map(|p| p.etag.clone()).collect();
             s3.complete(staged.as_ref(), upload_id, &etags).await?;
         }
@@ -337,16 +273,10 @@ impl Storage {
             let actual = self.sha256_of(&staged).await?;
             if actual != declared {
                 self.objects.delete(&staged).await?;
-                return Ok(Assembly::ChecksumMismatch {
-                    actual,
-                    parts_discarded: true,
-                });
+                return Ok(Assembly::ChecksumMismatch { actual, parts_discarded: true });
             }
         }
-        let head = self
-            .objects
-            .get_range(&staged, 0..SNIFF_LEN.min(session.size_bytes))
-            .await?;
+        let head = self.objects.get_range(&staged, 0..SNIFF_LEN.min(session.size_bytes)).await?;
         let key = name(&head);
         self.objects.rename(&staged, &key).await?;
         Ok(Assembly::Stored { key })
@@ -355,23 +285,15 @@ impl Storage {
     /// Frees everything staged for an upload: S3 multipart parts and staged objects.
     pub async fn discard_staging(&self, session: &UploadSession) -> Result<(), StorageError> {
         if let (Some(s3), Some(upload_id)) = (&self.multipart, session.s3_upload_id.as_deref()) {
-            s3.abort(keys::staged_source(session.id).as_ref(), upload_id)
-                .await?;
+            s3.abort(keys::staged_source(session.id).as_ref(), upload_id).await?;
         }
         self.delete_prefix(&keys::staging_prefix(session.id)).await
     }
 
     /// Deletes every object under `prefix`.
     pub async fn delete_prefix(&self, prefix: &Path) -> Result<(), StorageError> {
-        let locations = self
-            .objects
-            .list(Some(prefix))
-            .map_ok(|meta| meta.location)
-            .boxed();
-        self.objects
-            .delete_stream(locations)
-            .try_collect::<Vec<_>>()
-            .await?;
+        let locations = self.objects.list(Some(prefix)).map_ok(|meta| meta.location).boxed();
+        self.objects.delete_stream(locations).try_collect::<Vec<_>>().await?;
         Ok(())
     }
 
@@ -382,6 +304,30 @@ impl Storage {
             Err(object_store::Error::NotFound { .. }) => Ok(false),
             Err(other) => Err(other.into()),
         }
+    }
+
+    /// Streams an object into a local file.
+    pub async fn download(&self, key: &Path, to: &std::path::Path) -> Result<(), StorageError> {
+        use tokio::io::AsyncWriteExt;
+        let mut file = tokio::fs::File::create(to).await.map_err(StorageError::Body)?;
+        let mut stream = self.objects.get(key).await?.into_stream();
+        while let Some(chunk) = stream.try_next().await? {
+            file.write_all(&chunk).await.map_err(StorageError::Body)?;
+        }
+        file.flush().await.map_err(StorageError::Body)
+    }
+
+    /// Uploads a local file, streaming it in bounded memory.
+    pub async fn upload_file(&self, key: &Path, from: &std::path::Path) -> Result<(), StorageError> {
+        let file = tokio::fs::File::open(from).await.map_err(StorageError::Body)?;
+        let chunks = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20);
+        self.write_streaming(key, chunks).await.map(drop)
+    }
+
+    /// Writes a small object in one request.
+    pub async fn upload_bytes(&self, key: &Path, bytes: Bytes) -> Result<(), StorageError> {
+        self.objects.put(key, bytes.into()).await?;
+        Ok(())
     }
 
     /// Streams an object through SHA-256.

@@ -54,62 +54,34 @@ const INTERNAL_TTL: Duration = Duration::from_secs(300);
 impl S3Multipart {
     /// Builds the signer from the S3 settings.
     pub fn new(config: &S3Config, presign_ttl: Duration) -> Result<Self, StorageError> {
-        let endpoint: Url = config.endpoint.parse().map_err(|e| {
-            StorageError::Config(format!("invalid S3 endpoint {:?}: {e}", config.endpoint))
-        })?;
-        let style = if config.path_style {
-            UrlStyle::Path
-        } else {
-            UrlStyle::VirtualHost
-        };
-        let bucket = Bucket::new(
-            endpoint,
-            style,
-            config.bucket.clone(),
-            config.region.clone(),
-        )
-        .map_err(|e| StorageError::Config(format!("invalid S3 bucket settings: {e}")))?;
-        let credentials = Credentials::new(
-            config.access_key_id.clone(),
-            config.secret_access_key.expose().to_owned(),
-        );
+        let endpoint: Url = config
+            .endpoint
+            .parse()
+            .map_err(|e| StorageError::Config(format!("invalid S3 endpoint {:?}: {e}", config.endpoint)))?;
+        let style = if config.path_style { UrlStyle::Path } else { UrlStyle::VirtualHost };
+        let bucket = Bucket::new(endpoint, style, config.bucket.clone(), config.region.clone())
+            .map_err(|e| StorageError::Config(format!("invalid S3 bucket settings: {e}")))?;
+        let credentials = Credentials::new(config.access_key_id.clone(), config.secret_access_key.expose().to_owned());
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| StorageError::Config(format!("http client: {e}")))?;
-        Ok(S3Multipart {
-            bucket,
-            credentials,
-            http,
-            presign_ttl,
-        })
+        Ok(S3Multipart { bucket, credentials, http, presign_ttl })
     }
 
     /// Starts a multipart upload for `key` and returns its upload id.
     pub async fn create(&self, key: &str) -> Result<String, StorageError> {
-        let url = CreateMultipartUpload::new(&self.bucket, Some(&self.credentials), key)
-            .sign(INTERNAL_TTL);
-        let body = self
-            .send(self.http.post(url), "CreateMultipartUpload")
-            .await?;
+        let url = CreateMultipartUpload::new(&self.bucket, Some(&self.credentials), key).sign(INTERNAL_TTL);
+        let body = self.send(self.http.post(url), "CreateMultipartUpload").await?;
         let parsed = CreateMultipartUpload::parse_response(&body)
             .map_err(|e| StorageError::protocol("CreateMultipartUpload", e))?;
         Ok(parsed.upload_id().to_owned())
     }
 
     /// A presigned `UploadPart` URL a client can PUT the part to.
-    pub fn presign_part(
-        &self,
-        key: &str,
-        upload_id: &str,
-        part_number: u32,
-    ) -> Result<Url, StorageError> {
-        let number = u16::try_from(part_number)
-            .map_err(|_| StorageError::Config("part number above 10000".into()))?;
-        Ok(self
-            .bucket
-            .upload_part(Some(&self.credentials), key, number, upload_id)
-            .sign(self.presign_ttl))
+    pub fn presign_part(&self, key: &str, upload_id: &str, part_number: u32) -> Result<Url, StorageError> {
+        let number = u16::try_from(part_number).map_err(|_| StorageError::Config("part number above 10000".into()))?;
+        Ok(self.bucket.upload_part(Some(&self.credentials), key, number, upload_id).sign(self.presign_ttl))
     }
 
     /// Streams one part into the multipart upload and returns its ETag. If `body` fails, the
@@ -125,17 +97,10 @@ impl S3Multipart {
     where
         S: Stream<Item = std::io::Result<Bytes>> + Send + 'static,
     {
-        let number = u16::try_from(part_number)
-            .map_err(|_| StorageError::Config("part number above 10000".into()))?;
-        let url = self
-            .bucket
-            .upload_part(Some(&self.credentials), key, number, upload_id)
-            .sign(INTERNAL_TTL);
-        let request = self
-            .http
-            .put(url)
-            .header(http::header::CONTENT_LENGTH, len)
-            .body(reqwest::Body::wrap_stream(body));
+        let number = u16::try_from(part_number).map_err(|_| StorageError::Config("part number above 10000".into()))?;
+        let url = self.bucket.upload_part(Some(&self.credentials), key, number, upload_id).sign(INTERNAL_TTL);
+        let request =
+            self.http.put(url).header(http::header::CONTENT_LENGTH, len).body(reqwest::Body::wrap_stream(body));
         let response = request.send().await.map_err(StorageError::Http)?;
         let response = Self::check(response, "UploadPart").await?;
         response
@@ -147,11 +112,7 @@ impl S3Multipart {
     }
 
     /// Lists every part S3 holds for the upload.
-    pub async fn list_parts(
-        &self,
-        key: &str,
-        upload_id: &str,
-    ) -> Result<Vec<ListedPart>, StorageError> {
+    pub async fn list_parts(&self, key: &str, upload_id: &str) -> Result<Vec<ListedPart>, StorageError> {
         let mut parts = Vec::new();
         let mut marker = None;
         loop {
@@ -159,13 +120,10 @@ impl S3Multipart {
             if let Some(marker) = marker {
                 action.set_part_number_marker(marker);
             }
-            let body = self
-                .send(self.http.get(action.sign(INTERNAL_TTL)), "ListParts")
-                .await?;
-            let text =
-                std::str::from_utf8(&body).map_err(|e| StorageError::protocol("ListParts", e))?;
-            let page: ListPartsPage = quick_xml::de::from_str(text)
-                .map_err(|e| StorageError::protocol("ListParts", e))?;
+            let body = self.send(self.http.get(action.sign(INTERNAL_TTL)), "ListParts").await?;
+            let text = std::str::from_utf8(&body).map_err(|e| StorageError::protocol("ListParts", e))?;
+            let page: ListPartsPage =
+                quick_xml::de::from_str(text).map_err(|e| StorageError::protocol("ListParts", e))?;
             parts.extend(page.parts);
             match page.next_part_number_marker.filter(|_| page.is_truncated) {
                 Some(next) => marker = Some(next),
@@ -175,12 +133,7 @@ impl S3Multipart {
     }
 
     /// Completes the upload from `(part_number, etag)` pairs in ascending order.
-    pub async fn complete(
-        &self,
-        key: &str,
-        upload_id: &str,
-        etags: &[String],
-    ) -> Result<(), StorageError> {
+    pub async fn complete(&self, key: &str, upload_id: &str, etags: &[String]) -> Result<(), StorageError> {
         let action = CompleteMultipartUpload::new(
             &self.bucket,
             Some(&self.credentials),
@@ -190,54 +143,32 @@ impl S3Multipart {
         );
         let url = action.sign(INTERNAL_TTL);
         let body = action.body();
-        self.send(self.http.post(url).body(body), "CompleteMultipartUpload")
-            .await?;
+        self.send(self.http.post(url).body(body), "CompleteMultipartUpload").await?;
         Ok(())
     }
 
     /// Aborts the upload, freeing its parts. An upload that no longer exists is not an error.
     pub async fn abort(&self, key: &str, upload_id: &str) -> Result<(), StorageError> {
-        let url = self
-            .bucket
-            .abort_multipart_upload(Some(&self.credentials), key, upload_id)
-            .sign(INTERNAL_TTL);
-        let response = self
-            .http
-            .delete(url)
-            .send()
-            .await
-            .map_err(StorageError::Http)?;
+        let url = self.bucket.abort_multipart_upload(Some(&self.credentials), key, upload_id).sign(INTERNAL_TTL);
+        let response = self.http.delete(url).send().await.map_err(StorageError::Http)?;
         if response.status() == reqwest::StatusCode::NOT_FOUND {
             return Ok(());
         }
-        Self::check(response, "AbortMultipartUpload")
-            .await
-            .map(drop)
+        Self::check(response, "AbortMultipartUpload").await.map(drop)
     }
 
-    async fn send(
-        &self,
-        request: reqwest::RequestBuilder,
-        op: &'static str,
-    ) -> Result<Bytes, StorageError> {
+    async fn send(&self, request: reqwest::RequestBuilder, op: &'static str) -> Result<Bytes, StorageError> {
         let response = request.send().await.map_err(StorageError::Http)?;
         let response = Self::check(response, op).await?;
         response.bytes().await.map_err(StorageError::Http)
     }
 
-    async fn check(
-        response: reqwest::Response,
-        op: &'static str,
-    ) -> Result<reqwest::Response, StorageError> {
+    async fn check(response: reqwest::Response, op: &'static str) -> Result<reqwest::Response, StorageError> {
         if response.status().is_success() {
             return Ok(response);
         }
         let status = response.status().as_u16();
         let body = response.text().await.unwrap_or_default();
-        Err(StorageError::S3 {
-            op,
-            status,
-            body: body.chars().take(512).collect(),
-        })
+        Err(StorageError::S3 { op, status, body: body.chars().take(512).collect() })
     }
 }

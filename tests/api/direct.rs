@@ -3,9 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    Backend, MIB, TestApp, error_code, fake_mp4, sha256_hex, spawn_app_with, token,
-};
+use crate::helpers::{Backend, MIB, TestApp, error_code, fake_mp4, sha256_hex, spawn_app_with, token};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parts_go_straight_to_the_bucket_and_are_verified_on_registration() {
@@ -21,23 +19,14 @@ async fn parts_go_straight_to_the_bucket_and_are_verified_on_registration() {
     let id = session["upload_id"].as_str().expect("id");
     let plain = reqwest::Client::new();
     let put = |n: u64, bytes: Vec<u8>| {
-        let url = session["parts"][n as usize - 1]["url"]
-            .as_str()
-            .expect("url")
-            .to_owned();
-        assert!(
-            !url.starts_with(&app.base),
-            "direct targets point at the bucket, not the server"
-        );
+        let url = session["parts"][n as usize - 1]["url"].as_str().expect("url").to_owned();
+        assert!(!url.starts_with(&app.base), "direct targets point at the bucket, not the server");
         assert!(url.contains("X-Amz-Signature"), "the URL is presigned");
         let request = plain.put(url).body(bytes);
         async move {
             let response = request.send().await.expect("put");
             assert_eq!(response.status(), StatusCode::OK, "part {n}");
-            response.headers()["etag"]
-                .to_str()
-                .expect("etag")
-                .to_owned()
+            response.headers()["etag"].to_str().expect("etag").to_owned()
         }
     };
     let register = |parts: Value| {
@@ -49,10 +38,7 @@ async fn parts_go_straight_to_the_bucket_and_are_verified_on_registration() {
     };
     let refused = |response: reqwest::Response| async move {
         let (status, error) = error_code(response).await;
-        assert_eq!(
-            (status, error["code"].as_str()),
-            (StatusCode::UNPROCESSABLE_ENTITY, Some("part_not_verified"))
-        );
+        assert_eq!((status, error["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("part_not_verified")));
         error
     };
 
@@ -61,10 +47,7 @@ async fn parts_go_straight_to_the_bucket_and_are_verified_on_registration() {
     let etag2 = put(2, part(2)).await;
     let early = json!([{"part_number": 3, "etag": "\"0123\""}]);
     let error = refused(register(early).await.expect("request")).await;
-    assert_eq!(
-        error["details"]["part_number"], 3,
-        "a part not yet in the bucket is refused"
-    );
+    assert_eq!(error["details"]["part_number"], 3, "a part not yet in the bucket is refused");
 
     let mut short = part(3);
     short.truncate(1000);
@@ -72,11 +55,7 @@ async fn parts_go_straight_to_the_bucket_and_are_verified_on_registration() {
     let all = json!([{"part_number": 1, "etag": etag1}, {"part_number": 2, "etag": etag2}, {"part_number": 3, "etag": etag3}]);
     refused(register(all).await.expect("request")).await;
     let shown: Value = app.get_upload(&lee, id).await.json().await.expect("json");
-    assert_eq!(
-        shown["received_parts"],
-        json!([]),
-        "registration is all or nothing"
-    );
+    assert_eq!(shown["received_parts"], json!([]), "registration is all or nothing");
 
     let etag3 = put(3, part(3)).await;
     let all = json!([{"part_number": 1, "etag": etag1}, {"part_number": 2, "etag": etag2}, {"part_number": 3, "etag": etag3}]);
@@ -85,14 +64,8 @@ async fn parts_go_straight_to_the_bucket_and_are_verified_on_registration() {
 
     let response = app.complete(&lee, id).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let video_id = response.json::<Value>().await.expect("json")["video_id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    assert_eq!(
-        sha256_hex(&app.object(&format!("raw/lee/{video_id}/source.mp4")).await),
-        sha256_hex(&data)
-    );
+    let video_id = response.json::<Value>().await.expect("json")["video_id"].as_str().expect("id").to_owned();
+    assert_eq!(sha256_hex(&app.object(&format!("raw/lee/{video_id}/source.mp4")).await), sha256_hex(&data));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,22 +88,13 @@ async fn a_tampered_presigned_url_is_refused_by_the_bucket() {
     for tampered in tampered {
         // An empty body and a fresh connection: the bucket refuses after reading the headers
         // and may close the connection, which must not race with writing a body.
-        let response = reqwest::Client::new()
-            .put(&tampered)
-            .body(Vec::new())
-            .send()
-            .await
-            .expect("put");
+        let response = reqwest::Client::new().put(&tampered).body(Vec::new()).send().await.expect("put");
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "{tampered}");
     }
     let id = session["upload_id"].as_str().expect("id");
     app.assert_no_staged_parts(id).await;
-    let response = reqwest::Client::new()
-        .put(url)
-        .body(TestApp::part_bytes(&session, &data, 1))
-        .send()
-        .await
-        .expect("put");
+    let response =
+        reqwest::Client::new().put(url).body(TestApp::part_bytes(&session, &data, 1)).send().await.expect("put");
     assert_eq!(response.status(), StatusCode::OK, "the untouched URL works");
 }
 
@@ -150,10 +114,7 @@ async fn registration_needs_direct_uploads() {
         .await
         .expect("request");
     let (status, error) = error_code(response).await;
-    assert_eq!(
-        (status, error["code"].as_str()),
-        (StatusCode::CONFLICT, Some("direct_uploads_disabled"))
-    );
+    assert_eq!((status, error["code"].as_str()), (StatusCode::CONFLICT, Some("direct_uploads_disabled")));
 }
 
 /// The same URL with the last hex digit of its signature changed.

@@ -74,20 +74,11 @@ impl PgDatabase {
     pub async fn create() -> Self {
         let admin_url = required_env("REEL_TEST_DATABASE_URL");
         let name = format!("reel_test_{}", uuid::Uuid::now_v7().simple());
-        let mut conn = sqlx::PgConnection::connect(&admin_url)
-            .await
-            .expect("connect to the test PostgreSQL");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .expect("create database");
+        let mut conn = sqlx::PgConnection::connect(&admin_url).await.expect("connect to the test PostgreSQL");
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create database");
         let mut url = url::Url::parse(&admin_url).expect("valid REEL_TEST_DATABASE_URL");
         url.set_path(&name);
-        PgDatabase {
-            admin_url,
-            name,
-            url: url.to_string(),
-        }
+        PgDatabase { admin_url, name, url: url.to_string() }
     }
 }
 
@@ -96,10 +87,7 @@ impl Drop for PgDatabase {
         let admin_url = self.admin_url.clone();
         let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
         let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
             runtime.block_on(async {
                 let mut conn = sqlx::PgConnection::connect(&admin_url).await.ok()?;
                 sqlx::query(&sql).execute(&mut conn).await.ok()
@@ -128,22 +116,11 @@ pub async fn s3_bucket() -> S3Config {
         "us-east-1",
     )
     .expect("bucket");
-    let credentials = rusty_s3::Credentials::new(
-        config.access_key_id.clone(),
-        config.secret_access_key.expose().to_owned(),
-    );
-    let url =
-        rusty_s3::S3Action::sign(&bucket.create_bucket(&credentials), Duration::from_secs(60));
-    let response = reqwest::Client::new()
-        .put(url)
-        .send()
-        .await
-        .expect("S3 server reachable");
-    assert!(
-        response.status().is_success(),
-        "create bucket: {}",
-        response.status()
-    );
+    let credentials =
+        rusty_s3::Credentials::new(config.access_key_id.clone(), config.secret_access_key.expose().to_owned());
+    let url = rusty_s3::S3Action::sign(&bucket.create_bucket(&credentials), Duration::from_secs(60));
+    let response = reqwest::Client::new().put(url).send().await.expect("S3 server reachable");
+    assert!(response.status().is_success(), "create bucket: {}", response.status());
     config
 }
 
@@ -152,6 +129,7 @@ pub struct TestApp {
     pub base: String,
     pub state: AppState,
     pub http: reqwest::Client,
+    pub config: Config,
     shutdown: CancellationToken,
     server: Option<JoinHandle<()>>,
     _dir: tempfile::TempDir,
@@ -174,6 +152,10 @@ pub async fn test_config(backend: Backend, dir: &std::path::Path) -> (Config, Op
     config.auth.jwt_secret = Some(Secret::new(JWT_SECRET));
     config.uploads.part_size_bytes = 5 * MIB as u64;
     config.database.acquire_timeout = Duration::from_secs(2);
+    config.pipeline.workers = 0;
+    config.pipeline.work_dir = dir.join("work");
+    config.pipeline.ladder.segment_seconds = 1.0;
+    config.pipeline.retry_backoff = Duration::ZERO;
     let pg = match backend {
         Backend::SqliteFs => {
             config.database.url = format!("sqlite://{}/reel.db", dir.display());
@@ -200,12 +182,8 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 fn init_test_logging() {
     static INIT: std::sync::Once = std::sync::Once::new();
     INIT.call_once(|| {
-        let filter =
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_test_writer()
-            .try_init();
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
     });
 }
 
@@ -215,25 +193,15 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     let dir = tempfile::tempdir().expect("temp dir");
     let (mut config, pg) = test_config(backend, dir.path()).await;
     adjust(&mut config);
-    let app = Application::build(config, true).await.expect("app builds");
+    let app = Application::build(config.clone(), true).await.expect("app builds");
     let base = format!("http://{}", app.local_addr().expect("bound"));
     let state = app.state().clone();
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     let server = tokio::spawn(async move {
-        let _ = app
-            .run_until_stopped(async move { stop.cancelled().await })
-            .await;
+        let _ = app.run_until_stopped(async move { stop.cancelled().await }).await;
     });
-    TestApp {
-        base,
-        state,
-        http: reqwest::Client::new(),
-        shutdown,
-        server: Some(server),
-        _dir: dir,
-        _pg: pg,
-    }
+    TestApp { base, state, http: reqwest::Client::new(), config, shutdown, server: Some(server), _dir: dir, _pg: pg }
 }
 
 /// A token for `user` signed with the test secret.
@@ -243,26 +211,56 @@ pub fn token(user: &str) -> String {
 
 /// A token with a role and cohort.
 pub fn token_with(user: &str, role: Role, cohort: Option<&str>) -> String {
-    let exp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_secs()
-        + 3600;
-    let claims = Claims {
-        sub: user.into(),
-        exp,
-        role,
-        cohort: cohort.map(str::to_owned),
-    };
-    Authenticator::new(JWT_SECRET.as_bytes())
-        .issue(&claims)
-        .expect("token")
+    let exp = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs() + 3600;
+    let claims = Claims { sub: user.into(), exp, role, cohort: cohort.map(str::to_owned) };
+    Authenticator::new(JWT_SECRET.as_bytes()).issue(&claims).expect("token")
 }
 
-/// Deterministic pseudo-random bytes that start like an MP4 (`ftyp isom`).
-pub fn fake_mp4(len: usize) -> Vec<u8> {
-    let mut data = Vec::with_capacity(len);
-    data.extend_from_slice(b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2");
+/// Runs ffmpeg with `args` writing `name` in a temp dir and returns the file's bytes.
+pub fn ffmpeg_output(name: &str, args: &[&str]) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join(name);
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(args)
+        .arg(&out)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success(), "ffmpeg {args:?} failed");
+    std::fs::read(&out).expect("ffmpeg output")
+}
+
+/// A portrait H.264/AAC MP4 generated from lavfi test sources.
+pub fn portrait_clip(width: u32, height: u32, seconds: u32) -> Vec<u8> {
+    let video = format!("testsrc2=size={width}x{height}:rate=30:duration={seconds}");
+    let audio = format!("sine=frequency=440:sample_rate=48000:duration={seconds}");
+    ffmpeg_output(
+        "clip.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            &video,
+            "-f",
+            "lavfi",
+            "-i",
+            &audio,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ],
+    )
+}
+
+/// Deterministic pseudo-random bytes (xorshift).
+pub fn noise(len: usize) -> Vec<u8> {
+    let mut data = Vec::with_capacity(len + 8);
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     while data.len() < len {
         x ^= x << 13;
@@ -270,6 +268,15 @@ pub fn fake_mp4(len: usize) -> Vec<u8> {
         x ^= x << 17;
         data.extend_from_slice(&x.to_le_bytes());
     }
+    data.truncate(len);
+    data
+}
+
+/// Noise that starts like an MP4 (`ftyp isom`): enough for ingest, not for the probe.
+pub fn fake_mp4(len: usize) -> Vec<u8> {
+    let header = b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2";
+    let mut data = header.to_vec();
+    data.extend(noise(len.saturating_sub(header.len())));
     data.truncate(len);
     data
 }
@@ -284,31 +291,20 @@ impl TestApp {
     }
 
     pub async fn create_upload(&self, token: &str, body: Value) -> Response {
-        self.http
-            .post(self.url("/v1/videos/uploads"))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .expect("request")
+        self.http.post(self.url("/v1/videos/uploads")).bearer_auth(token).json(&body).send().await.expect("request")
     }
 
     /// Creates a session for `data` and returns its JSON.
     pub async fn start_upload(&self, token: &str, data: &[u8], sha256: Option<String>) -> Value {
-        let body = json!({"filename": "clip.mp4", "content_type": "video/mp4", "size_bytes": data.len(), "sha256": sha256});
+        let body =
+            json!({"filename": "clip.mp4", "content_type": "video/mp4", "size_bytes": data.len(), "sha256": sha256});
         let response = self.create_upload(token, body).await;
         assert_eq!(response.status(), StatusCode::CREATED);
         response.json().await.expect("json")
     }
 
     /// PUTs a part to its target; this server's URLs get the bearer token, bucket URLs do not.
-    pub async fn send_part(
-        &self,
-        token: &str,
-        target: &Value,
-        bytes: Vec<u8>,
-        headers: &[(&str, String)],
-    ) -> Response {
+    pub async fn send_part(&self, token: &str, target: &Value, bytes: Vec<u8>, headers: &[(&str, String)]) -> Response {
         let url = target["url"].as_str().expect("url");
         let mut request = self.http.put(url).body(bytes);
         if url.starts_with(&self.base) {
@@ -328,12 +324,7 @@ impl TestApp {
     }
 
     pub async fn get_upload(&self, token: &str, id: &str) -> Response {
-        self.http
-            .get(self.url(&format!("/v1/videos/uploads/{id}")))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request")
+        self.http.get(self.url(&format!("/v1/videos/uploads/{id}"))).bearer_auth(token).send().await.expect("request")
     }
 
     pub async fn complete(&self, token: &str, id: &str) -> Response {
@@ -360,9 +351,7 @@ impl TestApp {
         let id = session["upload_id"].as_str().expect("id").to_owned();
         for target in session["parts"].as_array().expect("parts") {
             let n = target["part_number"].as_u64().expect("n");
-            let response = self
-                .send_part(token, target, Self::part_bytes(&session, data, n), &[])
-                .await;
+            let response = self.send_part(token, target, Self::part_bytes(&session, data, n), &[]).await;
             assert_eq!(response.status(), StatusCode::OK, "part {n}");
         }
         let response = self.complete(token, &id).await;
@@ -374,43 +363,20 @@ impl TestApp {
     /// Reads a whole object from the store.
     pub async fn object(&self, key: &str) -> Vec<u8> {
         let objects = self.state.storage.objects();
-        objects
-            .get(&key.into())
-            .await
-            .expect("object exists")
-            .bytes()
-            .await
-            .expect("bytes")
-            .to_vec()
+        objects.get(&key.into()).await.expect("object exists").bytes().await.expect("bytes").to_vec()
     }
 
     /// Every key under `prefix`.
     pub async fn keys_under(&self, prefix: &str) -> Vec<String> {
         use futures::TryStreamExt;
-        let listed: Vec<_> = self
-            .state
-            .storage
-            .objects()
-            .list(Some(&prefix.into()))
-            .try_collect()
-            .await
-            .expect("list");
-        listed
-            .into_iter()
-            .map(|meta| meta.location.to_string())
-            .collect()
+        let listed: Vec<_> = self.state.storage.objects().list(Some(&prefix.into())).try_collect().await.expect("list");
+        listed.into_iter().map(|meta| meta.location.to_string()).collect()
     }
 
     /// Asserts the bucket holds no multipart parts for the upload: S3 either answers
     /// `NoSuchUpload` or lists none (s3s-fs). Any other answer fails the test.
     pub async fn assert_no_staged_parts(&self, upload_id: &str) {
-        let session = self
-            .state
-            .db
-            .get_upload(upload_id.parse().expect("uuid"))
-            .await
-            .expect("db")
-            .expect("session");
+        let session = self.state.db.get_upload(upload_id.parse().expect("uuid")).await.expect("db").expect("session");
         match self.state.storage.list_staged_parts(&session).await {
             Ok(parts) => assert!(parts.is_empty(), "parts left in the bucket: {parts:?}"),
             Err(StorageError::S3 { status: 404, .. }) => {}
@@ -425,6 +391,24 @@ impl TestApp {
             Db::Postgres(pool) => sqlx::raw_sql(sql).execute(pool).await.map(drop),
         }
         .expect("sql runs");
+    }
+}
+
+/// Pipeline helpers.
+impl TestApp {
+    /// Relays and runs every runnable job in this process.
+    pub async fn drain(&self) -> Vec<reel::pipeline::JobReport> {
+        self.state.pipeline.drain().await.expect("pipeline drains")
+    }
+
+    /// The video row.
+    pub async fn video(&self, id: &str) -> reel::video::Video {
+        self.state.db.get_video(id.parse().expect("uuid")).await.expect("db").expect("video exists")
+    }
+
+    /// An object as UTF-8 text.
+    pub async fn text(&self, key: &str) -> String {
+        String::from_utf8(self.object(key).await).expect("utf-8 object")
     }
 }
 
@@ -463,12 +447,7 @@ impl TcpProxy {
                 links2.lock().expect("lock").push(link);
             }
         });
-        TcpProxy {
-            addr,
-            up,
-            links,
-            accept,
-        }
+        TcpProxy { addr, up, links, accept }
     }
 
     /// Cuts every open connection and refuses new ones.

@@ -2,7 +2,9 @@
 
 mod helpers;
 
+mod crash;
 mod direct;
 mod health;
 mod memory;
+mod pipeline;
 mod uploads;

@@ -16,35 +16,17 @@ const PEAK_LIMIT_KIB: u64 = 96 * 1024;
 
 fn peak_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .expect("VmHWM line");
-    line.split_whitespace()
-        .nth(1)
-        .and_then(|kib| kib.parse().ok())
-        .expect("VmHWM value")
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM line");
+    line.split_whitespace().nth(1).and_then(|kib| kib.parse().ok()).expect("VmHWM value")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_part_streams_in_bounded_memory() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_reel"))
-        .args([
-            "serve",
-            "--no-workers",
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env(
-            "REEL_DATABASE__URL",
-            format!("sqlite://{}/reel.db", dir.path().display()),
-        )
+        .args(["serve", "--no-workers", "--bind", &format!("127.0.0.1:{port}")])
+        .env("REEL_DATABASE__URL", format!("sqlite://{}/reel.db", dir.path().display()))
         .env("REEL_STORAGE__LOCAL_ROOT", dir.path().join("objects"))
         .env("REEL_AUTH__JWT_SECRET", JWT_SECRET)
         .env("REEL_UPLOADS__PART_SIZE_BYTES", PART.to_string())
@@ -94,13 +76,6 @@ async fn a_large_part_streams_in_bounded_memory() {
     let pid = child.id().expect("running");
     let peak = peak_rss_kib(pid);
     child.kill().await.expect("kill");
-    println!(
-        "peak RSS while streaming a {} MiB part: {peak} KiB",
-        PART / MIB
-    );
-    assert!(
-        peak < PEAK_LIMIT_KIB,
-        "peak RSS {peak} KiB while streaming a {} MiB part",
-        PART / MIB
-    );
+    println!("peak RSS while streaming a {} MiB part: {peak} KiB", PART / MIB);
+    assert!(peak < PEAK_LIMIT_KIB, "peak RSS {peak} KiB while streaming a {} MiB part", PART / MIB);
 }

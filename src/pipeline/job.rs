@@ -1,0 +1,76 @@
+//! Jobs of the processing queue: one row per stage of one generation of a video.
+
+use uuid::Uuid;
+
+/// A pipeline stage. Each finishes by enqueueing the next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stage {
+    /// ffprobe the source, validate it, write the poster.
+    Probe,
+    /// Encode the ladder and package it as HLS/CMAF in one ffmpeg run, uploading as it goes.
+    Transcode,
+    /// Flip the video to `ready` and announce it.
+    PublishReady,
+}
+
+impl Stage {
+    /// Every stage, in pipeline order.
+    pub const ALL: [Stage; 3] = [Stage::Probe, Stage::Transcode, Stage::PublishReady];
+
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Probe => "probe",
+            Stage::Transcode => "transcode",
+            Stage::PublishReady => "publish_ready",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        Stage::ALL.into_iter().find(|stage| stage.as_str() == s)
+    }
+
+    /// The stage after this one.
+    pub fn next(self) -> Option<Stage> {
+        match self {
+            Stage::Probe => Some(Stage::Transcode),
+            Stage::Transcode => Some(Stage::PublishReady),
+            Stage::PublishReady => None,
+        }
+    }
+}
+
+/// A claimed job.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// Job id.
+    pub id: Uuid,
+    /// The video it processes.
+    pub video_id: Uuid,
+    /// The video generation it belongs to.
+    pub generation: i64,
+    /// Which stage.
+    pub stage: Stage,
+    /// This attempt's number (1 on the first run).
+    pub attempt: u32,
+    /// Attempts allowed before the video fails.
+    pub max_attempts: u32,
+    /// Queue priority (higher runs first).
+    pub priority: i64,
+}
+
+/// A job to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    /// The video.
+    pub video_id: Uuid,
+    /// Its generation.
+    pub generation: i64,
+    /// The stage.
+    pub stage: Stage,
+    /// Attempts allowed.
+    pub max_attempts: u32,
+    /// Queue priority.
+    pub priority: i64,
+}

@@ -1,0 +1,51 @@
+//! reel's media engine: safe probing of uploads, ladder planning, the single-process HLS fMP4
+//! transcode, the multivariant playlist, and poster frames. Everything shells out to ffmpeg and
+//! ffprobe under supervision (`process`).
+//!
+//! - `probe`: container allow-list, stream checks and limits → [`ProbedMedia`] or `Rejected`.
+//! - `ladder`: pure rung planning ([`plan_ladder`]).
+//! - `filters`: the one-decode, zscale, cascade filter graph (HDR tone mapping included).
+//! - `transcode`: the encode, live segment reporting (`watch`), measurement (`output`, `mp4`).
+//! - `playlist`: media playlists and [`master_playlist`].
+//! - `poster`: a JPEG thumbnail.
+
+mod error;
+mod filters;
+mod ladder;
+mod mp4;
+mod output;
+mod playlist;
+mod poster;
+mod probe;
+mod process;
+mod transcode;
+mod watch;
+
+#[cfg(test)]
+mod testutil;
+
+use std::path::PathBuf;
+
+pub use error::MediaError;
+pub use ladder::{LadderConfig, Rung, RungSpec, plan_ladder};
+pub use output::{AudioOutput, LadderOutput, RenditionOutput, SegmentStat};
+pub use playlist::{master_playlist, master_playlist_for};
+pub use poster::poster;
+pub use probe::{Container, MediaLimits, ProbedMedia, SourceColor, probe};
+pub use transcode::transcode;
+
+/// Where the ffmpeg and ffprobe binaries are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tools {
+    /// The ffmpeg binary.
+    pub ffmpeg: PathBuf,
+    /// The ffprobe binary.
+    pub ffprobe: PathBuf,
+}
+
+impl Default for Tools {
+    /// `ffmpeg` and `ffprobe` looked up on `PATH`.
+    fn default() -> Self {
+        Self { ffmpeg: PathBuf::from("ffmpeg"), ffprobe: PathBuf::from("ffprobe") }
+    }
+}

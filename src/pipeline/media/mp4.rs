@@ -1,0 +1,198 @@
+//! Just enough ISO-BMFF reading to take RFC 6381 codec strings from an init segment.
+//!
+//! Path read: `moov/trak/mdia/minf/stbl/stsd`, whose first sample entry is `avc1` (then its
+//! `avcC` gives profile, compatibility flags and level) or `mp4a` (then its `esds` gives the
+//! object type and the AAC audio object type).
+
+/// Size of a VisualSampleEntry's fixed fields before its child boxes.
+const VISUAL_ENTRY_FIELDS: usize = 78;
+/// Size of an AudioSampleEntry's fixed fields before its child boxes.
+const AUDIO_ENTRY_FIELDS: usize = 28;
+
+/// `avc1.PPCCLL` from an init segment whose sample entry is `avc1` (not `avc3`).
+pub(crate) fn avc_codecs(init: &[u8]) -> Result<String, String> {
+    let (kind, entry) = first_sample_entry(init).ok_or("no sample entry in init segment")?;
+    if &kind != b"avc1" {
+        return Err(format!("video sample entry is {}, not avc1", String::from_utf8_lossy(&kind)));
+    }
+    let children = entry.get(VISUAL_ENTRY_FIELDS..).ok_or("truncated avc1 entry")?;
+    let avcc = child(children, b"avcC").ok_or("avc1 entry has no avcC")?;
+    match avcc {
+        [1, profile, compat, level, ..] => Ok(format!("avc1.{profile:02x}{compat:02x}{level:02x}")),
+        _ => Err("malformed avcC".into()),
+    }
+}
+
+/// `mp4a.OO.A` from an init segment whose sample entry is `mp4a`.
+pub(crate) fn aac_codecs(init: &[u8]) -> Result<String, String> {
+    let (kind, entry) = first_sample_entry(init).ok_or("no sample entry in init segment")?;
+    if &kind != b"mp4a" {
+        return Err(format!("audio sample entry is {}, not mp4a", String::from_utf8_lossy(&kind)));
+    }
+    let children = entry.get(AUDIO_ENTRY_FIELDS..).ok_or("truncated mp4a entry")?;
+    let esds = child(children, b"esds").ok_or("mp4a entry has no esds")?;
+    let (object_type, audio_object_type) = esds_types(esds.get(4..).unwrap_or_default()).ok_or("malformed esds")?;
+    Ok(format!("mp4a.{object_type:02x}.{audio_object_type}"))
+}
+
+fn first_sample_entry(init: &[u8]) -> Option<([u8; 4], &[u8])> {
+    let mut data = init;
+    for kind in [b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stsd"] {
+        data = child(data, kind)?;
+    }
+    // stsd: version/flags (4) and entry count (4), then the entries as boxes.
+    Boxes::new(data.get(8..)?).next()
+}
+
+fn child<'a>(data: &'a [u8], kind: &[u8; 4]) -> Option<&'a [u8]> {
+    Boxes::new(data).find(|(k, _)| k == kind).map(|(_, p)| p)
+}
+
+/// Iterator over sibling boxes: (type, payload). Stops at the first malformed header.
+struct Boxes<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Boxes<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        Self { rest: data }
+    }
+}
+
+impl<'a> Iterator for Boxes<'a> {
+    type Item = ([u8; 4], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let size32 = u32::from_be_bytes(self.rest.get(0..4)?.try_into().ok()?);
+        let kind: [u8; 4] = self.rest.get(4..8)?.try_into().ok()?;
+        let (header, size) = match size32 {
+            0 => (8, self.rest.len()),
+            1 => {
+                let large = u64::from_be_bytes(self.rest.get(8..16)?.try_into().ok()?);
+                (16, usize::try_from(large).ok()?)
+            }
+            n => (8, usize::try_from(n).ok()?),
+        };
+        if size < header || size > self.rest.len() {
+            self.rest = &[];
+            return None;
+        }
+        let payload = &self.rest[header..size];
+        self.rest = &self.rest[size..];
+        Some((kind, payload))
+    }
+}
+
+/// (objectTypeIndication, audio object type) from an ES_Descriptor.
+fn esds_types(es_descriptor: &[u8]) -> Option<(u8, u8)> {
+    let (tag, body, _) = descriptor(es_descriptor)?;
+    if tag != 0x03 {
+        return None;
+    }
+    let flags = *body.get(2)?;
+    let mut skip = 3;
+    if flags & 0x80 != 0 {
+        skip += 2;
+    }
+    if flags & 0x40 != 0 {
+        skip += 1 + usize::from(*body.get(skip)?);
+    }
+    if flags & 0x20 != 0 {
+        skip += 2;
+    }
+    let (tag, config, _) = descriptor(body.get(skip..)?)?;
+    if tag != 0x04 {
+        return None;
+    }
+    let object_type = *config.first()?;
+    let (tag, specific, _) = descriptor(config.get(13..)?)?;
+    if tag != 0x05 {
+        return None;
+    }
+    Some((object_type, specific.first()? >> 3))
+}
+
+/// One MPEG-4 descriptor: (tag, body, rest). Lengths use 7 bits per byte, high bit = more.
+fn descriptor(data: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let tag = *data.first()?;
+    let mut length = 0usize;
+    let mut index = 1;
+    loop {
+        let byte = *data.get(index)?;
+        length = (length << 7) | usize::from(byte & 0x7f);
+        index += 1;
+        if byte & 0x80 == 0 || index > 4 {
+            break;
+        }
+    }
+    let end = index.checked_add(length)?;
+    Some((tag, data.get(index..end)?, data.get(end..)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mp4_box(kind: &[u8; 4], payload: &[u8]) -> Vec<u8> {
+        let size = u32::try_from(payload.len() + 8).unwrap_or(u32::MAX);
+        let mut out = size.to_be_bytes().to_vec();
+        out.extend_from_slice(kind);
+        out.extend_from_slice(payload);
+        out
+    }
+
+    fn init_with_entry(entry: Vec<u8>) -> Vec<u8> {
+        let mut stsd = vec![0u8; 4];
+        stsd.extend_from_slice(&1u32.to_be_bytes());
+        stsd.extend(entry);
+        let mut nested = mp4_box(b"stsd", &stsd);
+        for kind in [b"stbl", b"minf", b"mdia", b"trak", b"moov"] {
+            nested = mp4_box(kind, &nested);
+        }
+        let mut file = mp4_box(b"ftyp", b"isomiso6");
+        file.extend(nested);
+        file
+    }
+
+    fn visual_entry(kind: &[u8; 4]) -> Vec<u8> {
+        let mut payload = vec![0u8; VISUAL_ENTRY_FIELDS];
+        payload.extend(mp4_box(b"avcC", &[1, 0x64, 0x00, 0x1f, 0xff]));
+        mp4_box(kind, &payload)
+    }
+
+    #[test]
+    fn reads_profile_and_level_from_avcc() {
+        let init = init_with_entry(visual_entry(b"avc1"));
+        assert_eq!(avc_codecs(&init).as_deref(), Ok("avc1.64001f"));
+    }
+
+    #[test]
+    fn refuses_avc3() {
+        let init = init_with_entry(visual_entry(b"avc3"));
+        assert!(avc_codecs(&init).is_err());
+    }
+
+    #[test]
+    fn reads_aac_lc_from_esds() {
+        // ES_Descriptor > DecoderConfigDescriptor(0x40) > DecoderSpecificInfo(AOT 2, 48 kHz, 2 ch).
+        let specific = [0x05, 0x02, 0x11, 0x90];
+        let mut config = vec![0x04, 13 + specific.len() as u8, 0x40, 0x15];
+        config.extend_from_slice(&[0; 11]);
+        config.extend_from_slice(&specific);
+        let mut es = vec![0x03, 3 + config.len() as u8, 0, 1, 0];
+        es.extend(config);
+        let mut esds = vec![0u8; 4];
+        esds.extend(es);
+        let mut payload = vec![0u8; AUDIO_ENTRY_FIELDS];
+        payload.extend(mp4_box(b"esds", &esds));
+        let init = init_with_entry(mp4_box(b"mp4a", &payload));
+        assert_eq!(aac_codecs(&init).as_deref(), Ok("mp4a.40.2"));
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(avc_codecs(&[0, 0, 0, 1, b'm', b'o', b'o', b'v']).is_err());
+        assert!(aac_codecs(&[0xff; 64]).is_err());
+        assert!(avc_codecs(&[]).is_err());
+    }
+}

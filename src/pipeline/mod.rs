@@ -1,0 +1,336 @@
+//! The processing pipeline: `probe → transcode (ladder + HLS/CMAF packaging) → publish_ready`.
+//!
+//! Work flows through `video_processing_jobs`, one row per stage of one generation of a video.
+//! Any number of workers claim jobs with a lease they renew while working; a worker that dies
+//! stops renewing and another takes the job over. Failures are either deterministic (the upload
+//! is unacceptable: the video fails at once, not retryable) or transient (retried with
+//! exponential backoff and jitter up to the stage's attempt limit, then failed as retryable).
+
+pub mod deadline;
+pub mod job;
+pub mod media;
+mod relay;
+pub mod score;
+mod stages;
+pub mod worker;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::config::PipelineConfig;
+use crate::db::{Db, DbError, Failure, OutboxEvent};
+use crate::storage::{Storage, StorageError};
+use job::{Job, NewJob, Stage};
+use media::{MediaError, Tools};
+
+/// Event announcing a published video.
+pub const VIDEO_READY: &str = "video_ready";
+/// Event announcing a failed video.
+pub const VIDEO_FAILED: &str = "video_failed";
+/// Event announcing a reprocess.
+pub const VIDEO_REPROCESS: &str = "video_reprocess_requested";
+
+/// Errors of the pipeline's own bookkeeping (not of a stage's work).
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// Metadata store failure.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// How a stage ended badly.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    /// The upload is unacceptable; retrying cannot help.
+    #[error("{0}")]
+    Rejected(String),
+    /// Something around the work failed; a retry may succeed.
+    #[error("{0}")]
+    Transient(String),
+    /// The job is no longer this worker's (lease taken over, or the video was cancelled).
+    #[error("lease lost")]
+    LeaseLost,
+}
+
+impl From<MediaError> for StageError {
+    fn from(err: MediaError) -> Self {
+        match err {
+            MediaError::Rejected { reason } => StageError::Rejected(reason),
+            other => StageError::Transient(other.to_string()),
+        }
+    }
+}
+
+impl From<StorageError> for StageError {
+    fn from(err: StorageError) -> Self {
+        StageError::Transient(format!("object store: {err}"))
+    }
+}
+
+impl From<DbError> for StageError {
+    fn from(err: DbError) -> Self {
+        StageError::Transient(format!("database: {err}"))
+    }
+}
+
+impl From<std::io::Error> for StageError {
+    fn from(err: std::io::Error) -> Self {
+        StageError::Transient(format!("local I/O: {err}"))
+    }
+}
+
+/// What happened to a job this worker ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// The stage finished (and the next one is queued, or the video is ready).
+    Done,
+    /// A transient failure; the job runs again later.
+    Retrying,
+    /// The video failed.
+    Failed,
+    /// Another worker or a cancellation took the job away.
+    Lost,
+}
+
+/// A job this worker ran, and how it ended.
+#[derive(Debug, Clone)]
+pub struct JobReport {
+    /// The job.
+    pub job_id: Uuid,
+    /// Its video.
+    pub video_id: Uuid,
+    /// Its stage.
+    pub stage: Stage,
+    /// How it ended.
+    pub outcome: JobOutcome,
+}
+
+/// The pipeline service: relay, deadline enforcement and job execution.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    db: Db,
+    storage: Storage,
+    config: Arc<PipelineConfig>,
+    tools: Arc<Tools>,
+    worker_id: String,
+}
+
+impl Pipeline {
+    /// Builds the service; `worker_id` names this process in leases.
+    pub fn new(db: Db, storage: Storage, config: PipelineConfig, tools: Tools, worker_id: String) -> Self {
+        Pipeline { db, storage, config: Arc::new(config), tools: Arc::new(tools), worker_id }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &PipelineConfig {
+        &self.config
+    }
+
+    fn lease_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now + chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::seconds(60))
+    }
+
+    /// Claims and runs one job. `None` when nothing is runnable.
+    pub async fn run_next(&self) -> Result<Option<JobReport>, PipelineError> {
+        let now = Utc::now();
+        let Some(job) = self.db.claim_job(&self.worker_id, self.lease_until(now), now).await? else {
+            return Ok(None);
+        };
+        let outcome = self.execute(&job).await?;
+        Ok(Some(JobReport { job_id: job.id, video_id: job.video_id, stage: job.stage, outcome }))
+    }
+
+    /// Relays events and runs jobs until none is runnable (tests and one-shot tools).
+    pub async fn drain(&self) -> Result<Vec<JobReport>, PipelineError> {
+        let mut reports = Vec::new();
+        loop {
+            self.relay(Utc::now()).await?;
+            match self.run_next().await? {
+                Some(report) => reports.push(report),
+                None => return Ok(reports),
+            }
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(job_id = %job.id, video_id = %job.video_id, stage = job.stage.as_str(), attempt = job.attempt))]
+    async fn execute(&self, job: &Job) -> Result<JobOutcome, PipelineError> {
+        if job.attempt > job.max_attempts {
+            let reason = format!("{} gave up after {} attempts", job.stage.as_str(), job.max_attempts);
+            return self.fail_job(job, &reason, true).await;
+        }
+        let started = Instant::now();
+        let result = self.run_leased(job).await;
+        let elapsed_ms = started.elapsed().as_millis() as f64;
+        let outcome = match result {
+            Ok(()) => Ok(JobOutcome::Done),
+            Err(StageError::LeaseLost) => Ok(JobOutcome::Lost),
+            Err(StageError::Rejected(reason)) => self.fail_job(job, &reason, false).await,
+            Err(StageError::Transient(error)) => self.retry_or_fail(job, &error).await,
+        }?;
+        let labels = [("stage", job.stage.as_str()), ("outcome", outcome_label(&outcome))];
+        metrics::histogram!("pipeline_stage_ms", &labels).record(elapsed_ms);
+        tracing::info!(?outcome, elapsed_ms, "job finished");
+        Ok(outcome)
+    }
+
+    /// Runs the stage while a heartbeat renews the lease; losing the lease cancels the stage
+    /// (dropping it kills any ffmpeg it runs).
+    async fn run_leased(&self, job: &Job) -> Result<(), StageError> {
+        let lost = CancellationToken::new();
+        let heartbeat = tokio::spawn(self.clone().heartbeat(job.id, lost.clone()));
+        let result = tokio::select! {
+            result = self.run_stage(job) => result,
+            () = lost.cancelled() => Err(StageError::LeaseLost),
+        };
+        heartbeat.abort();
+        result
+    }
+
+    async fn heartbeat(self, job_id: Uuid, lost: CancellationToken) {
+        let every = self.config.lease / 3;
+        loop {
+            tokio::time::sleep(every).await;
+            let now = Utc::now();
+            match self.db.renew_lease(job_id, &self.worker_id, self.lease_until(now), now).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(%job_id, "lease lost; cancelling the job");
+                    lost.cancel();
+                    return;
+                }
+                Err(err) => tracing::warn!(%job_id, error = %err, "lease renewal failed; retrying"),
+            }
+        }
+    }
+
+    async fn retry_or_fail(&self, job: &Job, error: &str) -> Result<JobOutcome, PipelineError> {
+        if job.attempt >= job.max_attempts {
+            let reason = format!("{} failed after {} attempts: {error}", job.stage.as_str(), job.attempt);
+            return self.fail_job(job, &reason, true).await;
+        }
+        let delay = backoff(self.config.retry_backoff, self.config.retry_backoff_max, job.attempt);
+        let now = Utc::now();
+        let run_after = now + chrono::Duration::from_std(delay).unwrap_or_default();
+        tracing::warn!(error, retry_in_ms = delay.as_millis() as u64, "transient failure; retrying");
+        if self.db.retry_job(job, &self.worker_id, run_after, error, now).await? {
+            Ok(JobOutcome::Retrying)
+        } else {
+            Ok(JobOutcome::Lost)
+        }
+    }
+
+    async fn fail_job(&self, job: &Job, reason: &str, retryable: bool) -> Result<JobOutcome, PipelineError> {
+        self.fail(job.video_id, job.generation, reason, retryable, Utc::now()).await?;
+        Ok(JobOutcome::Failed)
+    }
+
+    /// Fails a processing generation with `reason` and announces it; `false` if it was no
+    /// longer processing.
+    pub async fn fail(
+        &self,
+        video_id: Uuid,
+        generation: i64,
+        reason: &str,
+        retryable: bool,
+        now: DateTime<Utc>,
+    ) -> Result<bool, PipelineError> {
+        let event = OutboxEvent {
+            id: Uuid::now_v7(),
+            event_type: VIDEO_FAILED,
+            aggregate_id: video_id.to_string(),
+            payload: json!({"video_id": video_id, "generation": generation, "failed_reason": reason, "retryable": retryable}),
+            created_at: now,
+        };
+        let failed = self.db.fail_video(video_id, generation, Failure { reason, retryable }, &event, now).await?;
+        if failed {
+            metrics::counter!("pipeline_failures_total", "reason" => failure_label(reason)).increment(1);
+            tracing::warn!(%video_id, generation, reason, retryable, "video failed");
+        }
+        Ok(failed)
+    }
+
+    /// Starts a new generation of a ready or failed video. Returns it, or `None` when the video
+    /// is processing (or does not exist).
+    pub async fn reprocess(&self, video_id: Uuid, now: DateTime<Utc>) -> Result<Option<i64>, PipelineError> {
+        let inputs = self.db.score_inputs(video_id).await?;
+        let value = score::value_score(&self.config.score, &inputs);
+        let first = NewJob {
+            video_id,
+            generation: 0,
+            stage: Stage::Probe,
+            max_attempts: self.config.max_attempts,
+            priority: score::priority(value),
+        };
+        let event = OutboxEvent {
+            id: Uuid::now_v7(),
+            event_type: VIDEO_REPROCESS,
+            aggregate_id: video_id.to_string(),
+            payload: json!({"video_id": video_id}),
+            created_at: now,
+        };
+        let generation = self.db.reprocess_video(video_id, &first, &event, now).await?;
+        if let Some(generation) = generation {
+            tracing::info!(%video_id, generation, "reprocess started");
+        }
+        Ok(generation)
+    }
+
+    /// Publishes the queue depth gauge.
+    pub async fn record_queue_depth(&self) -> Result<(), PipelineError> {
+        let depth = self.db.queue_depth(Utc::now()).await?;
+        metrics::gauge!("pipeline_queue_depth").set(depth as f64);
+        Ok(())
+    }
+}
+
+/// Exponential backoff with full jitter: a random delay in `[base·2^(n-1) / 2, base·2^(n-1)]`,
+/// capped at `max`.
+fn backoff(base: Duration, max: Duration, attempt: u32) -> Duration {
+    let exp = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16)).min(max);
+    let jitter = rand::random_range(0.5..=1.0);
+    exp.mul_f64(jitter)
+}
+
+fn outcome_label(outcome: &JobOutcome) -> &'static str {
+    match outcome {
+        JobOutcome::Done => "done",
+        JobOutcome::Retrying => "retrying",
+        JobOutcome::Failed => "failed",
+        JobOutcome::Lost => "lost",
+    }
+}
+
+/// A bounded label for the failure counter: the reason up to its first `:` or digit-bearing
+/// detail, so "duration 4h0m exceeds limit 10m" and "duration 11m exceeds limit 10m" share one.
+fn failure_label(reason: &str) -> String {
+    let head = reason.split(':').next().unwrap_or(reason);
+    head.split_whitespace().filter(|w| !w.chars().any(|c| c.is_ascii_digit())).collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let base = Duration::from_secs(2);
+        let max = Duration::from_secs(60);
+        let first = backoff(base, max, 1);
+        assert!(first >= Duration::from_secs(1) && first <= Duration::from_secs(2));
+        let fifth = backoff(base, max, 5);
+        assert!(fifth >= Duration::from_secs(16) && fifth <= Duration::from_secs(32));
+        assert!(backoff(base, max, 30) <= max);
+    }
+
+    #[test]
+    fn failure_labels_drop_the_numbers() {
+        assert_eq!(failure_label("duration 4h0m exceeds limit 10m"), "duration exceeds limit");
+        assert_eq!(failure_label("unsupported container: hls"), "unsupported container");
+        assert_eq!(failure_label("processing_timeout"), "processing_timeout");
+    }
+}
