@@ -101,21 +101,24 @@ pub async fn list_videos(
         .ops_videos(status, limit)
         .await?
         .into_iter()
-        .map(|row| OpsVideo {
-            age_ms: (now - row.created_at).num_milliseconds(),
-            processing_ms: row.processing_since.map(|since| (now - since).num_milliseconds()),
-            video_id: row.video_id,
-            creator_id: row.creator_user_id,
-            status: row.status,
-            generation: row.generation,
-            failed_reason: row.failed_reason,
-            retryable: row.retryable,
-            stage: row.stage,
-            stage_status: row.stage_status,
-            attempts: row.attempts,
-            last_error: row.last_error,
-            value_score: row.value_score,
-            created_at: row.created_at,
+        .map(|row| {
+            let video = row.video;
+            OpsVideo {
+                age_ms: (now - video.created_at).num_milliseconds(),
+                processing_ms: video.processing_since.map(|since| (now - since).num_milliseconds()),
+                video_id: video.video_id,
+                creator_id: video.creator_user_id,
+                status: video.status,
+                generation: video.generation,
+                failed_reason: video.failed_reason,
+                retryable: video.retryable,
+                stage: video.stage,
+                stage_status: row.stage_status,
+                attempts: row.attempts,
+                last_error: row.last_error,
+                value_score: video.value_score,
+                created_at: video.created_at,
+            }
         })
         .collect();
     Ok(Json(OpsVideos { videos }))

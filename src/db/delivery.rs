@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::uploads::parse_uuid;
 use super::{Db, DbError, RenditionRow, with_pool};
 use crate::auth::UserId;
+use crate::video::VideoStatus;
 
 /// A video's row as playback needs it.
 #[derive(Debug, Clone, FromRow)]
@@ -52,13 +53,28 @@ pub struct PlaybackRow {
     pub cache_tier_hint: Option<String>,
 }
 
-const PLAYBACK_SELECT: &str = "SELECT v.video_id, v.creator_user_id, v.status, v.generation, v.duration_ms, v.width, \
+const PLAYBACK_COLUMNS: &str = "v.video_id, v.creator_user_id, v.status, v.generation, v.duration_ms, v.width, \
     v.height, v.manifest_url, v.thumbnail_url, v.published_at, v.failed_reason, v.retryable, v.created_at, \
     v.processing_since, v.value_score, \
     (SELECT stage FROM video_processing_jobs j WHERE j.video_id = v.video_id AND j.generation = v.generation \
      ORDER BY j.created_at DESC, j.id DESC LIMIT 1) AS stage, \
-    p.max_bitrate_kbps, p.prefetch_priority, p.cache_tier_hint \
-    FROM video_assets v LEFT JOIN video_delivery_policy p ON p.video_id = v.video_id";
+    p.max_bitrate_kbps, p.prefetch_priority, p.cache_tier_hint";
+
+const PLAYBACK_FROM: &str = "FROM video_assets v LEFT JOIN video_delivery_policy p ON p.video_id = v.video_id";
+
+/// A video as the ops listing shows it: its playback row and its current job.
+#[derive(Debug, Clone, FromRow)]
+pub struct OpsVideoRow {
+    /// The video.
+    #[sqlx(flatten)]
+    pub video: PlaybackRow,
+    /// Status of the current generation's latest job.
+    pub stage_status: Option<String>,
+    /// Its attempt count.
+    pub attempts: Option<i64>,
+    /// Its last error.
+    pub last_error: Option<String>,
+}
 
 /// A video's delivery policy row.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -96,7 +112,7 @@ pub struct EngagementDelta {
 impl Db {
     /// One video as playback shows it.
     pub async fn playback_row(&self, video_id: Uuid) -> Result<Option<PlaybackRow>, DbError> {
-        let sql = format!("{PLAYBACK_SELECT} WHERE v.video_id = $1");
+        let sql = format!("SELECT {PLAYBACK_COLUMNS} {PLAYBACK_FROM} WHERE v.video_id = $1");
         let row = with_pool!(self, pool => sqlx::query_as(&sql).bind(video_id.to_string()).fetch_optional(pool).await?);
         Ok(row)
     }
@@ -110,7 +126,7 @@ impl Db {
         limit: i64,
     ) -> Result<Vec<PlaybackRow>, DbError> {
         let sql = format!(
-            "{PLAYBACK_SELECT} WHERE (v.status = 'ready' OR (v.status = 'processing' AND v.creator_user_id = $1)) \
+            "SELECT {PLAYBACK_COLUMNS} {PLAYBACK_FROM} WHERE (v.status = 'ready' OR (v.status = 'processing' AND v.creator_user_id = $1)) \
              AND (CAST($2 AS TEXT) IS NULL OR v.video_id < $2) ORDER BY v.video_id DESC LIMIT $3"
         );
         let before = before.map(|id| id.to_string());
@@ -144,6 +160,20 @@ impl Db {
             query.build_query_as().fetch_all(pool).await?
         });
         rows.into_iter().map(|row| Ok((parse_uuid(&row.video_id)?, row.rendition))).collect()
+    }
+
+    /// Videos in `status` for the ops listing, oldest first, with their current job.
+    pub async fn ops_videos(&self, status: VideoStatus, limit: i64) -> Result<Vec<OpsVideoRow>, DbError> {
+        let sql = format!(
+            "SELECT {PLAYBACK_COLUMNS}, j.status AS stage_status, j.attempt AS attempts, j.error_message AS last_error \
+             {PLAYBACK_FROM} LEFT JOIN video_processing_jobs j ON j.id = ( \
+                 SELECT id FROM video_processing_jobs WHERE video_id = v.video_id AND generation = v.generation \
+                 ORDER BY created_at DESC, id DESC LIMIT 1) \
+             WHERE v.status = $1 ORDER BY v.created_at LIMIT $2"
+        );
+        let rows =
+            with_pool!(self, pool => sqlx::query_as(&sql).bind(status.as_str()).bind(limit).fetch_all(pool).await?);
+        Ok(rows)
     }
 
     /// Sets (replaces) a video's delivery policy.

@@ -18,10 +18,10 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{PgPool, SqlitePool};
 
-pub use delivery::{EngagementDelta, PlaybackRow, StoredDefaults, VideoPolicy};
+pub use delivery::{EngagementDelta, OpsVideoRow, PlaybackRow, StoredDefaults, VideoPolicy};
 pub use outbox::{OutboxEvent, StoredEvent};
 pub use uploads::NewUploadSession;
-pub use videos::{Failure, NewRendition, NewVideo, OpsVideoRow, ProbeFacts, RenditionRow};
+pub use videos::{Failure, NewRendition, NewVideo, ProbeFacts, RenditionRow};
 
 /// Runs `$body` with `$pool` bound to the concrete pool of either engine.
 macro_rules! with_pool {

@@ -141,37 +141,6 @@ pub struct Failure<'a> {
     pub retryable: bool,
 }
 
-/// A video as the ops listing shows it.
-#[derive(Debug, Clone, FromRow)]
-pub struct OpsVideoRow {
-    /// Video id.
-    pub video_id: String,
-    /// Owner.
-    pub creator_user_id: String,
-    /// Status.
-    pub status: String,
-    /// Generation.
-    pub generation: i64,
-    /// Failure reason.
-    pub failed_reason: Option<String>,
-    /// Whether a reprocess may help.
-    pub retryable: Option<bool>,
-    /// When the video was created.
-    pub created_at: DateTime<Utc>,
-    /// Since when the current generation is processing.
-    pub processing_since: Option<DateTime<Utc>>,
-    /// Value score.
-    pub value_score: f64,
-    /// Latest stage of the current generation.
-    pub stage: Option<String>,
-    /// Its status.
-    pub stage_status: Option<String>,
-    /// Its attempt count.
-    pub attempts: Option<i64>,
-    /// Its last error.
-    pub last_error: Option<String>,
-}
-
 const FAIL_VIDEO: &str = "UPDATE video_assets SET status = 'failed', failed_reason = $3, retryable = $4, updated_at = $5 \
     WHERE video_id = $1 AND generation = $2 AND status = 'processing'";
 const CANCEL_JOBS: &str = "UPDATE video_processing_jobs SET status = 'cancelled', lease_owner = NULL, \
@@ -324,20 +293,6 @@ impl Db {
             tx.commit().await?;
             Ok(Some(generation))
         })
-    }
-
-    /// Videos in `status` for the ops listing, oldest first, with their current stage.
-    pub async fn ops_videos(&self, status: VideoStatus, limit: i64) -> Result<Vec<OpsVideoRow>, DbError> {
-        let sql = "SELECT v.video_id, v.creator_user_id, v.status, v.generation, v.failed_reason, v.retryable, \
-                   v.created_at, v.processing_since, v.value_score, j.stage, j.status AS stage_status, \
-                   j.attempt AS attempts, j.error_message AS last_error \
-                   FROM video_assets v LEFT JOIN video_processing_jobs j ON j.id = ( \
-                       SELECT id FROM video_processing_jobs WHERE video_id = v.video_id AND generation = v.generation \
-                       ORDER BY created_at DESC, id DESC LIMIT 1) \
-                   WHERE v.status = $1 ORDER BY v.created_at LIMIT $2";
-        let rows =
-            with_pool!(self, pool => sqlx::query_as(sql).bind(status.as_str()).bind(limit).fetch_all(pool).await?);
-        Ok(rows)
     }
 
     /// Sets a creator's follower count (a value-score input).

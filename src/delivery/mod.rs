@@ -37,7 +37,7 @@ pub struct Delivery {
     config: Arc<DeliveryConfig>,
     base_url: Arc<str>,
     hot: hot_tier::HotTier,
-    states: moka::future::Cache<Uuid, Option<origin::OriginVideo>>,
+    states: moka::future::Cache<Uuid, origin::OriginVideo>,
     beacon: beacon::Beacon,
 }
 

@@ -21,10 +21,12 @@ use crate::storage::StorageError;
 /// Response header carrying the video's cache tier.
 pub const CACHE_TIER_HEADER: &str = "x-reel-cache-tier";
 
-/// What the origin knows about a video (cached for a couple of seconds).
+/// What the origin knows about a video. Only published videos are cached (for a couple of
+/// seconds): publication is stable, while a processing video must be looked up every time.
 #[derive(Debug, Clone, Copy)]
 pub struct OriginVideo {
-    ready: bool,
+    /// The generation last published, if the video is ready.
+    published: Option<i64>,
     tier: CacheTier,
 }
 
@@ -72,9 +74,17 @@ impl Kind {
     }
 }
 
-/// Splits a request path into the video id and file name, refusing anything that is not a
-/// plain `packaged/{uuid}/hls/[g{n}/][{rendition}/]{file}` path.
-fn parse_path(path: &str) -> Option<(Uuid, &str)> {
+/// A parsed origin path.
+#[derive(Debug, PartialEq, Eq)]
+struct Target<'a> {
+    video_id: Uuid,
+    generation: i64,
+    file: &'a str,
+}
+
+/// Parses a request path, refusing anything that is not a plain
+/// `packaged/{uuid}/hls/[g{n}/][{rendition}/]{file}` path.
+fn parse_path(path: &str) -> Option<Target<'_>> {
     let segments: Vec<&str> = path.split('/').collect();
     let plain = |s: &&str| {
         !s.is_empty() && !s.starts_with('.') && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._~-".contains(&b))
@@ -86,7 +96,11 @@ fn parse_path(path: &str) -> Option<(Uuid, &str)> {
         return None;
     }
     let video_id = segments[1].parse().ok()?;
-    Some((video_id, segments.last()?))
+    let generation = match segments[3].strip_prefix('g').map(str::parse::<i64>) {
+        Some(Ok(n)) if segments.len() > 4 && n >= 2 => n,
+        _ => 1,
+    };
+    Some(Target { video_id, generation, file: segments.last()? })
 }
 
 fn strong_etag(bytes: &[u8]) -> String {
@@ -96,14 +110,15 @@ fn strong_etag(bytes: &[u8]) -> String {
 impl Delivery {
     /// Serves one origin request (`GET` or `HEAD`; axum strips the body of `HEAD`).
     pub async fn serve(&self, path: &str, request: &HeaderMap) -> Result<Response<Body>, OriginError> {
-        let (video_id, file) = parse_path(path).ok_or(OriginError::NotFound)?;
-        let kind = Kind::of(file).ok_or(OriginError::NotFound)?;
-        let video = self.origin_video(video_id).await?.ok_or(OriginError::NotFound)?;
-        let object = match requested_cap(file) {
-            Some(cap) => self.capped_master(path, file, cap, video.ready).await?,
-            None => self.object(path, video.ready).await?,
+        let target = parse_path(path).ok_or(OriginError::NotFound)?;
+        let kind = Kind::of(target.file).ok_or(OriginError::NotFound)?;
+        let video = self.origin_video(target.video_id).await?.ok_or(OriginError::NotFound)?;
+        let published = video.published == Some(target.generation);
+        let object = match requested_cap(target.file) {
+            Some(cap) => self.capped_master(path, target.file, cap, published).await?,
+            None => self.object(path, published).await?,
         };
-        let cache_control = match (video.ready, kind) {
+        let cache_control = match (published, kind) {
             (false, _) => "no-store".to_owned(),
             (true, Kind::Playlist) => format!("public, max-age={}", self.config.playlist_max_age.as_secs()),
             (true, _) => "public, max-age=31536000, immutable".to_owned(),
@@ -112,19 +127,23 @@ impl Delivery {
     }
 
     async fn origin_video(&self, video_id: Uuid) -> Result<Option<OriginVideo>, OriginError> {
-        let lookup = async {
-            let row = self.db.playback_row(video_id).await?;
-            Ok::<_, DbError>(row.map(|row| OriginVideo {
-                ready: row.status == "ready",
-                tier: policy::cache_tier(
-                    row.cache_tier_hint.as_deref(),
-                    row.value_score,
-                    self.config.hot_score,
-                    self.config.warm_score,
-                ),
-            }))
+        if let Some(published) = self.states.get(&video_id).await {
+            return Ok(Some(published));
+        }
+        let Some(row) = self.db.playback_row(video_id).await? else {
+            return Ok(None);
         };
-        self.states.try_get_with(video_id, lookup).await.map_err(|e| OriginError::Db(clone_db_error(&e)))
+        let tier = policy::cache_tier(
+            row.cache_tier_hint.as_deref(),
+            row.value_score,
+            self.config.hot_score,
+            self.config.warm_score,
+        );
+        let video = OriginVideo { published: (row.status == "ready").then_some(row.generation), tier };
+        if video.published.is_some() {
+            self.states.insert(video_id, video).await;
+        }
+        Ok(Some(video))
     }
 
     /// An object, from the hot tier or the store (then kept hot if its video is published).
@@ -164,14 +183,6 @@ impl Delivery {
             self.hot.insert(path.to_owned(), object.clone()).await;
         }
         Ok(object)
-    }
-}
-
-/// `DbError` is not `Clone`; the cache shares one error between waiters, so rebuild it.
-fn clone_db_error(err: &DbError) -> DbError {
-    match err {
-        DbError::Unavailable(_) => DbError::Unavailable(sqlx::Error::PoolTimedOut),
-        other => DbError::Query(sqlx::Error::Protocol(other.to_string())),
     }
 }
 
@@ -230,9 +241,12 @@ mod tests {
     #[test]
     fn only_plain_packaged_paths_parse() {
         let id = "01a22870-8813-73dd-b4cc-abd36a3d34eb";
-        assert!(parse_path(&format!("packaged/{id}/hls/master.m3u8")).is_some());
-        assert!(parse_path(&format!("packaged/{id}/hls/720p/seg-00001.m4s")).is_some());
-        assert!(parse_path(&format!("packaged/{id}/hls/g2/720p/init.mp4")).is_some());
+        let video_id: Uuid = id.parse().expect("uuid");
+        let master = format!("packaged/{id}/hls/master.m3u8");
+        assert_eq!(parse_path(&master), Some(Target { video_id, generation: 1, file: "master.m3u8" }));
+        assert!(parse_path(&format!("packaged/{id}/hls/720p/seg-00001.m4s")).is_some_and(|t| t.generation == 1));
+        assert!(parse_path(&format!("packaged/{id}/hls/g2/720p/init.mp4")).is_some_and(|t| t.generation == 2));
+        assert!(parse_path(&format!("packaged/{id}/hls/g3/master.m3u8")).is_some_and(|t| t.generation == 3));
         for bad in [
             format!("packaged/{id}/hls/../../raw/x/source.mp4"),
             format!("packaged/{id}/hls/%2e%2e/master.m3u8"),

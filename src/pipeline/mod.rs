@@ -152,7 +152,10 @@ impl Pipeline {
             self.relay(Utc::now()).await?;
             match self.run_next().await? {
                 Some(report) => reports.push(report),
-                None => return Ok(reports),
+                None => {
+                    self.record_queue_depth().await?;
+                    return Ok(reports);
+                }
             }
         }
     }

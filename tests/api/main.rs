@@ -2,10 +2,12 @@
 
 mod helpers;
 
+mod beacon;
 mod crash;
 mod direct;
 mod health;
 mod memory;
+mod origin;
 mod pipeline;
 mod playback;
 mod uploads;
