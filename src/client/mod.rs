@@ -1,4 +1,5 @@
 //! The reel upload client: a typed HTTP client, resumable parallel part uploads, and polling
+//! until the pipeline is done. The `reel upload|status|feed` commands are built on it.
 //!
 //! | module | job |
 //! |---|---|
@@ -9,11 +10,15 @@
 //! | [`retry`] | exponential backoff with jitter, transient-error retry loop |
 //! | [`state`] | resume state files |
 //! | [`error`] | [`ClientError`] |
+//! | [`commands`] | the `reel upload`, `status` and `feed` commands |
+//! | [`progress`] | progress bar, or plain lines when stderr is not a terminal |
 
+pub mod commands;
 pub mod error;
 pub mod http;
 pub mod model;
 pub mod parts;
+pub mod progress;
 pub mod retry;
 pub mod state;
 pub mod upload;
