@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod cli;
 mod crash;
 mod direct;
 mod health;
