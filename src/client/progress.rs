@@ -1,5 +1,6 @@
 //! Shows [`UploadEvent`]s on stderr: an `indicatif` bar (bytes, rate, ETA) then the pipeline
 //! stage on a terminal; one plain line per event otherwise, so logs and pipes stay parseable.
+//! The completed upload's facts go to stdout from here too, so they never cut through a bar.
 
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -30,6 +31,13 @@ enum View {
 
 impl View {
     fn show(&mut self, event: UploadEvent) {
+        if let UploadEvent::Completed { upload_id, video_id, resumed_parts } = &event {
+            if let View::Bar(Some(bar)) = self {
+                bar.finish_and_clear();
+                *self = View::Bar(None);
+            }
+            println!("upload_id: {upload_id}\nresumed_parts: {resumed_parts}\nvideo_id: {video_id}");
+        }
         match self {
             View::Bar(bar) => show_bar(bar, event),
             View::Plain(plain) => plain.show(event),
@@ -52,8 +60,9 @@ fn show_bar(slot: &mut Option<ProgressBar>, event: UploadEvent) {
             }
             replace(slot, bar);
         }
-        UploadEvent::Phase(UploadPhase::Processing) => {
-            replace(slot, styled(ProgressBar::new_spinner(), SPINNER_TEMPLATE).with_message("processing"));
+        UploadEvent::Stage { stage, .. } => {
+            let bar = slot.get_or_insert_with(|| styled(ProgressBar::new_spinner(), SPINNER_TEMPLATE));
+            bar.set_message(format!("processing: {}", stage.as_deref().unwrap_or("queued")));
         }
         UploadEvent::Phase(UploadPhase::Ready | UploadPhase::Failed) => {
             if let Some(bar) = slot.take() {
@@ -72,10 +81,10 @@ fn update(bar: &ProgressBar, event: UploadEvent) {
     match event {
         UploadEvent::PartSent { bytes, .. } => bar.inc(bytes),
         UploadEvent::Retrying { delay, error, .. } => bar.println(format!("retrying in {delay:.1?}: {error}")),
-        UploadEvent::Stage { stage, .. } => {
-            bar.set_message(format!("processing: {}", stage.as_deref().unwrap_or("queued")));
-        }
-        UploadEvent::Session { .. } | UploadEvent::Phase(_) => {}
+        UploadEvent::Session { .. }
+        | UploadEvent::Completed { .. }
+        | UploadEvent::Stage { .. }
+        | UploadEvent::Phase(_) => {}
     }
 }
 
@@ -128,6 +137,7 @@ impl Plain {
                 self.stage = Some(stage.clone());
                 format!("processing: {stage}")
             }
+            UploadEvent::Completed { .. } => return None,
             UploadEvent::Phase(phase) => format!("{phase:?}").to_lowercase(),
         })
     }

@@ -69,6 +69,15 @@ pub enum UploadEvent {
         /// The failure.
         error: String,
     },
+    /// The session is complete and the video exists.
+    Completed {
+        /// Session id.
+        upload_id: String,
+        /// The video.
+        video_id: String,
+        /// Parts found on the server from an earlier run.
+        resumed_parts: u32,
+    },
     /// The pipeline reported progress.
     Stage {
         /// Current stage, if the server names one.
@@ -153,8 +162,14 @@ impl Uploader {
         }
         let video_id = self.retrying(|| self.client.complete(&session.upload_id)).await?;
         self.store.remove(&file.path).await?;
+        let outcome = UploadOutcome { upload_id: session.upload_id, video_id, resumed_parts };
+        self.emit(UploadEvent::Completed {
+            upload_id: outcome.upload_id.clone(),
+            video_id: outcome.video_id.clone(),
+            resumed_parts,
+        });
         self.emit(UploadEvent::Phase(UploadPhase::Processing));
-        Ok(UploadOutcome { upload_id: session.upload_id, video_id, resumed_parts })
+        Ok(outcome)
     }
 
     /// Polls the video until it is ready or failed, waiting as long as the server asks
