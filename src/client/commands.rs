@@ -52,10 +52,6 @@ async fn upload_and_wait(
     cancel: &CancellationToken,
 ) -> Result<Option<VideoView>, ClientError> {
     let outcome = uploader.upload(file, cancel).await?;
-    println!(
-        "upload_id: {}\nresumed_parts: {}\nvideo_id: {}",
-        outcome.upload_id, outcome.resumed_parts, outcome.video_id
-    );
     if !command.wait {
         return Ok(None);
     }
