@@ -10,7 +10,9 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{Backend, MIB, TestApp, fake_mp4, portrait_clip, sha256_hex, spawn_app, spawn_app_with, token};
+use crate::helpers::{
+    Backend, MIB, TcpProxy, TestApp, fake_mp4, portrait_clip, sha256_hex, spawn_app, spawn_app_with, token,
+};
 
 /// A file to upload and a private resume-state directory, both removed with the test.
 struct Workspace {
@@ -206,6 +208,7 @@ async fn an_interrupted_upload_resumes_sending_only_the_missing_parts() {
     for (part, etag) in &before {
         assert_eq!(after.get(part), Some(etag), "part {part} was rewritten");
     }
+    assert_eq!(stdout.matches("video_id: ").count(), 1, "stdout:\n{stdout}");
     let video_id = field(&stdout, "video_id").expect("video id");
     assert_eq!(sha256_hex(&source(&app, video_id).await), sha256_hex(&data));
     assert_eq!(work.state_files(), 0, "the resume state is deleted after completion");
@@ -230,4 +233,51 @@ async fn a_changed_file_starts_a_new_session() {
 
     assert_ne!(outcome.upload_id, stale);
     assert_eq!(outcome.resumed_parts, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_is_retried_with_backoff_until_the_server_is_back() {
+    // reel sits behind the proxy and says so in its part URLs (`public_url`), so the client's
+    // base and the part URLs agree and every request crosses the outage.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr");
+    let proxy = TcpProxy::start(port).await;
+    let app = spawn_app_with(Backend::SqliteFs, |config| {
+        config.server.bind = port;
+        config.server.public_url = Some(format!("http://{}", proxy.addr));
+    })
+    .await;
+    let data = fake_mp4(5 * MIB + 10);
+    let work = Workspace::with("clip.mp4", &data);
+    let client = ReelClient::new(&format!("http://{}", proxy.addr), Some(token("alice"))).expect("client");
+    let (sender, events) = tokio::sync::mpsc::unbounded_channel();
+    let uploader =
+        Uploader::new(client, StateStore::new(work.state_dir()), UploadOptions::default()).with_events(sender);
+    proxy.cut();
+
+    let never = CancellationToken::new();
+    let upload = uploader.upload(&work.file, &never);
+    let restore = async {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        proxy.restore();
+    };
+    let (outcome, ()) = tokio::join!(upload, restore);
+
+    let outcome = outcome.expect("the upload survives the outage");
+    assert_eq!(sha256_hex(&source(&app, &outcome.video_id).await), sha256_hex(&data));
+    let retries = drain_events(events).into_iter().filter(|e| matches!(e, UploadEvent::Retrying { .. })).count();
+    assert!(retries >= 1, "the outage was retried");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_is_final_and_shows_the_server_message() {
+    let app = spawn_app(Backend::SqliteFs).await;
+    let work = Workspace::with("clip.mp4", &fake_mp4(MIB));
+    let mut upload = work.reel(&app, "alice");
+    upload.env("REEL_TOKEN", "not-a-jwt").arg("upload").arg(&work.file);
+
+    let (output, _, stderr) = finish(upload).await;
+
+    assert!(!output.status.success());
+    assert!(stderr.contains("server answered 401"), "stderr:\n{stderr}");
+    assert!(!stderr.contains("retry"), "a 4xx is not retried:\n{stderr}");
 }
