@@ -8,4 +8,5 @@ mod direct;
 mod health;
 mod memory;
 mod pipeline;
+mod playback;
 mod uploads;
