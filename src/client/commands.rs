@@ -66,6 +66,7 @@ fn print_outcome(view: Option<&VideoView>) -> anyhow::Result<()> {
         }
         Some(VideoView::Failed { failed_reason, retryable, .. }) => {
             let reason = failed_reason.as_deref().unwrap_or("unknown");
+            let retryable = retryable.map_or_else(|| "unknown".to_owned(), |r| r.to_string());
             println!("status: failed\nfailed_reason: {reason}\nretryable: {retryable}");
             anyhow::bail!("processing failed: {reason}");
         }

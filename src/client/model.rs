@@ -143,7 +143,7 @@ pub enum VideoView {
         /// Poster URL.
         thumbnail_url: Option<String>,
         /// Duration.
-        duration_ms: Option<u64>,
+        duration_ms: Option<i64>,
         /// The ladder.
         #[serde(default)]
         renditions: Vec<Rendition>,
@@ -155,7 +155,7 @@ pub enum VideoView {
         /// Current stage (`probe`, `transcode`, `publish_ready`) if known.
         stage: Option<String>,
         /// Time since completion.
-        elapsed_ms: Option<u64>,
+        elapsed_ms: Option<i64>,
         /// When to ask again.
         poll_after_ms: Option<u64>,
     },
@@ -165,9 +165,8 @@ pub enum VideoView {
         video_id: String,
         /// Why.
         failed_reason: Option<String>,
-        /// Whether a reprocess may succeed.
-        #[serde(default)]
-        retryable: bool,
+        /// Whether a reprocess may succeed, when known.
+        retryable: Option<bool>,
     },
 }
 

@@ -83,7 +83,7 @@ pub enum UploadEvent {
         /// Current stage, if the server names one.
         stage: Option<String>,
         /// Time since completion.
-        elapsed_ms: Option<u64>,
+        elapsed_ms: Option<i64>,
     },
 }
 
