@@ -141,6 +141,13 @@ async fn reel_upload_wait_reaches_ready_and_prints_the_video() {
     assert!(output.status.success());
     let json: Value = serde_json::from_str(&stdout).expect("status prints JSON");
     assert_eq!((json["video_id"].as_str(), json["status"].as_str()), (Some(video_id), Some("ready")));
+
+    let mut feed = work.reel(&app, "bob");
+    feed.args(["feed", "--limit", "5"]);
+    let (output, stdout, _) = finish(feed).await;
+    assert!(output.status.success());
+    let line = stdout.lines().find(|l| l.starts_with(video_id)).expect("the video is in the feed");
+    assert!(line.contains("\tready\thttp"), "feed line: {line}");
 }
 
 /// Starts `reel upload` with one part in flight, SIGINTs it once the first part is stored and
