@@ -1,15 +1,17 @@
 //! The `reel` command line.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use figment::Figment;
 use figment::providers::Serialized;
 
 use crate::app::{self, Application};
 use crate::auth::{Authenticator, Claims, Role, UserId};
+use crate::client::ReelClient;
+use crate::client::commands::{self, UploadCommand};
 use crate::config::{Config, StorageBackend};
 use crate::telemetry;
 
@@ -20,12 +22,34 @@ pub struct Cli {
     /// TOML configuration file (environment `REEL_SECTION__KEY` and flags override it).
     #[arg(long, global = true, env = "REEL_CONFIG")]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    remote: Remote,
     #[command(subcommand)]
     command: Command,
 }
 
+/// Where the client commands (`upload`, `status`, `feed`) send their requests.
+#[derive(Debug, Args)]
+struct Remote {
+    /// Server the client commands talk to.
+    #[arg(long, global = true, env = "REEL_SERVER", default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// Bearer token for the client commands (mint one with `reel token`).
+    #[arg(long, global = true, env = "REEL_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
+    #[command(flatten)]
+    Service(ServiceCommand),
+    #[command(flatten)]
+    Client(ClientCommand),
+}
+
+/// Commands that run or administer reel itself.
+#[derive(Debug, Subcommand)]
+enum ServiceCommand {
     /// Serve the HTTP API (and, unless --no-workers, the background workers).
     Serve {
         /// Listen address, e.g. 0.0.0.0:8080.
@@ -58,24 +82,77 @@ enum Command {
     Config,
 }
 
+/// Commands that talk to a running reel over HTTP.
+#[derive(Debug, Subcommand)]
+enum ClientCommand {
+    /// Upload a video; an interrupted upload of the same, unchanged file is resumed.
+    Upload {
+        /// The video file.
+        file: PathBuf,
+        /// Wait until the video is ready (or failed) and print its manifest URL.
+        #[arg(long)]
+        wait: bool,
+        /// Parts sent in parallel.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+        concurrency: u16,
+        /// Longest wait for processing with --wait, e.g. `30m`.
+        #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
+        wait_timeout: Duration,
+    },
+    /// Print a video's status JSON.
+    Status {
+        /// The video id.
+        video_id: String,
+    },
+    /// Print the feed, one line per video.
+    Feed {
+        /// Videos to list (at most 50).
+        #[arg(long, default_value_t = 10)]
+        limit: u32,
+    },
+}
+
+impl ClientCommand {
+    async fn run(self, remote: Remote) -> anyhow::Result<()> {
+        let client = ReelClient::new(&remote.server, remote.token)?;
+        match self {
+            ClientCommand::Upload { file, wait, concurrency, wait_timeout } => {
+                let command = UploadCommand { wait, wait_timeout, concurrency: usize::from(concurrency) };
+                commands::upload(client, &file, command).await
+            }
+            ClientCommand::Status { video_id } => commands::status(client, &video_id).await,
+            ClientCommand::Feed { limit } => commands::feed(client, limit).await,
+        }
+    }
+}
+
 impl Cli {
     /// Runs the chosen command.
     pub async fn run(self) -> anyhow::Result<()> {
+        match self.command {
+            Command::Service(command) => command.run(self.config.as_deref()).await,
+            Command::Client(command) => command.run(self.remote).await,
+        }
+    }
+}
+
+impl ServiceCommand {
+    async fn run(self, config_file: Option<&Path>) -> anyhow::Result<()> {
         let mut overrides = Figment::new();
-        if let Command::Serve { bind: Some(bind), .. } = &self.command {
+        if let ServiceCommand::Serve { bind: Some(bind), .. } = &self {
             overrides = overrides.merge(Serialized::default("server.bind", bind.to_string()));
         }
-        let config = Config::load(self.config.as_deref(), overrides)?;
+        let config = Config::load(config_file, overrides)?;
         telemetry::init_logging(&config.log);
-        match self.command {
-            Command::Serve { no_workers, .. } => serve(config, !no_workers).await,
-            Command::Worker => app::run_workers(config, app::shutdown_signal()).await,
-            Command::Migrate => app::open_backends(&config).await.map(drop),
-            Command::Token { user, admin, cohort, ttl } => {
+        match self {
+            ServiceCommand::Serve { no_workers, .. } => serve(config, !no_workers).await,
+            ServiceCommand::Worker => app::run_workers(config, app::shutdown_signal()).await,
+            ServiceCommand::Migrate => app::open_backends(&config).await.map(drop),
+            ServiceCommand::Token { user, admin, cohort, ttl } => {
                 println!("{}", mint(&config, &user, admin, cohort, ttl)?);
                 Ok(())
             }
-            Command::Config => {
+            ServiceCommand::Config => {
                 println!("{}", toml::to_string_pretty(&config)?);
                 Ok(())
             }

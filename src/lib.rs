@@ -8,6 +8,7 @@
 //! | module | job |
 //! |---|---|
 //! | [`cli`] | the `reel` command line |
+//! | [`client`] | upload client: resumable parallel parts, retries, polling until ready |
 //! | [`app`] | wiring: state, listener, workers, shutdown |
 //! | [`config`] | layered, typed configuration |
 //! | [`api`] | route table and one handler module per resource |
@@ -25,6 +26,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod db;
 pub mod delivery;

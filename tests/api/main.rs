@@ -3,6 +3,7 @@
 mod helpers;
 
 mod beacon;
+mod cli;
 mod crash;
 mod direct;
 mod health;
