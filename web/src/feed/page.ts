@@ -35,7 +35,7 @@ class Feed {
   constructor(private startAt: string | null) {
     this.list = h('div', { class: 'feed', id: 'feed', tabindex: 0 });
     this.status = h('p', { class: 'feed-status' }, 'loading…');
-    const mute = h('button', { class: 'mute', type: 'button' }, '🔇 tap for sound');
+    const mute = h('button', { class: 'mute', type: 'button' }, 'sound off · tap for sound');
     mute.addEventListener('click', () => this.toggleMute(mute));
     this.element = h('section', { class: 'page feed-page' }, this.list, mute, this.status);
     this.observer = new IntersectionObserver((entries) => this.onIntersect(entries), {
@@ -132,7 +132,7 @@ class Feed {
 
   private toggleMute(button: HTMLButtonElement): void {
     this.muted = !this.muted;
-    button.textContent = this.muted ? '🔇 tap for sound' : '🔊 sound on';
+    button.textContent = this.muted ? 'sound off · tap for sound' : '🔊 sound on';
     for (const video of this.list.querySelectorAll('video')) video.muted = this.muted;
   }
 

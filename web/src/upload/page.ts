@@ -46,6 +46,8 @@ function uploadCard(file: File): Card {
     if (history[history.length - 1] !== state.kind) history.push(state.kind);
     element.dataset.state = state.kind;
     element.dataset.history = history.join(',');
+    const videoId = state.kind === 'ready' ? state.video.video_id : 'videoId' in state ? state.videoId : null;
+    if (videoId) element.dataset.videoId = videoId;
     steps.replaceChildren(...stepItems(state.kind, history));
     bar.value = progressOf(state);
     detail.textContent = detailOf(state);
