@@ -132,7 +132,7 @@ class Feed {
 
   private toggleMute(button: HTMLButtonElement): void {
     this.muted = !this.muted;
-    button.textContent = this.muted ? 'sound off · tap for sound' : '🔊 sound on';
+    button.textContent = this.muted ? 'sound off · tap for sound' : 'sound on';
     for (const video of this.list.querySelectorAll('video')) video.muted = this.muted;
   }
 
