@@ -67,6 +67,7 @@ async function main() {
   }
 }
 
+process.on('unhandledRejection', (error) => fail('unhandled rejection', error));
 try {
   await main();
 } catch (error) {

@@ -142,9 +142,12 @@ async function feedChecks(t) {
 
   await check('feed: the first video plays (currentTime advances, a frame is decoded)', async () => {
     const feedResponse = page.waitForResponse((r) => r.url().includes('/v1/feed/videos'), { timeout: 30_000 });
+    feedResponse.catch(() => undefined); // awaited below; never an unhandled rejection
     const opened = Date.now();
     await page.goto(`${reel.base}/feed?token=${tokens.alice}`);
-    feed = await (await feedResponse).json();
+    const response = await feedResponse;
+    assert(response.ok(), `GET /v1/feed/videos answered ${response.status()}: ${(await response.text()).slice(0, 200)}`);
+    feed = await response.json();
     assert(feed.items.length >= 4, `feed has ${feed.items.length} items`);
     assert(feed.items[0].status === 'ready', `first item is ${feed.items[0].status}`);
     becameCurrent.set(feed.items[0].video_id, opened);
@@ -185,6 +188,7 @@ async function feedChecks(t) {
   });
 
   await check('feed: ArrowDown pauses the previous video and the next one starts at once', async () => {
+    assert(feed, 'the feed loaded');
     const previous = await activeVideo();
     const swiped = Date.now();
     await page.keyboard.press('ArrowDown');
@@ -200,6 +204,7 @@ async function feedChecks(t) {
   });
 
   await check('feed: no segment after the first is fetched for a video before it is current', async () => {
+    assert(feed, 'the feed loaded');
     await sleep(2000);
     const early = net.origin().filter((e) => e.segment !== null && e.segment > 1 && !(e.at >= (becameCurrent.get(e.videoId) ?? Infinity)));
     assert(early.length === 0, `fetched early: ${early.map((e) => e.url).join(', ')}`);
@@ -209,6 +214,7 @@ async function feedChecks(t) {
   });
 
   await check('playback events: startup, progress and complete sent in batches, answered 202', async () => {
+    assert(feed, 'the feed loaded');
     const [first, second] = [feed.items[0].video_id, feed.items[1].video_id];
     const seen = await eventually('startup, progress and complete events', async () => {
       const events = await beaconEvents(net);
@@ -255,6 +261,7 @@ async function placeholderCheck(t) {
 
 async function opsChecks(t) {
   const page = await t.context.newPage();
+  await page.setViewportSize({ width: 1100, height: 720 }); // Ops is a desktop table
   const row = () => page.locator(`#ops-failed tr[data-video-id="${t.failedVideoId}"]`);
 
   await check('ops: the failed upload is listed with its reason, stage, attempts and age', async () => {
@@ -269,16 +276,17 @@ async function opsChecks(t) {
   await check('ops: pipeline latency percentiles computed from /metrics', async () => {
     const metric = page.locator('#ops-latency tr[data-metric="complete_to_ready_ms"]');
     await metric.waitFor({ timeout: 10_000 });
+    await t.shot(page, 'ops');
     const cells = await metric.locator('td').allInnerTexts();
     assert(Number(cells[1]) >= 4, `complete_to_ready_ms count ${cells[1]}`);
     assert(cells.slice(2).every((text) => /\d/.test(text)), `p50/p90/p99: ${cells.slice(2)}`);
     const stages = await page.locator('#ops-latency tr[data-metric^="pipeline_stage_ms"]').count();
-    assert(stages >= 3, `${stages} per-stage rows`);
-    await t.shot(page, 'ops');
+    assert(stages >= 3, `${stages} per-stage rows (probe, transcode, publish_ready)`);
   });
 
   await check('ops: Reprocess calls POST /v1/ops/videos/{id}/reprocess (202)', async () => {
     const answer = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith(`/v1/ops/videos/${t.failedVideoId}/reprocess`));
+    answer.catch(() => undefined); // awaited below; never an unhandled rejection
     await row().locator('button.reprocess').click();
     const response = await answer;
     assert(response.status() === 202, `reprocess answered ${response.status()}`);
