@@ -13,6 +13,7 @@ use tokio_util::task::TaskTracker;
 use crate::auth::Authenticator;
 use crate::config::{Config, MediaConfig};
 use crate::db::{Db, DbOptions};
+use crate::delivery::Delivery;
 use crate::ingest::{Ingest, sweeper};
 use crate::pipeline::media::Tools;
 use crate::pipeline::{Pipeline, worker};
@@ -29,6 +30,8 @@ pub struct AppState {
     pub ingest: Ingest,
     /// Processing pipeline.
     pub pipeline: Pipeline,
+    /// Playback, feed and origin.
+    pub delivery: Delivery,
     /// Token verifier.
     pub auth: Authenticator,
     /// Media tool paths (for readiness).
@@ -57,12 +60,15 @@ pub async fn open_backends(config: &Config) -> anyhow::Result<(Db, Storage)> {
 
 /// Builds the shared state; `public_url` is where clients reach this server.
 pub async fn state(config: &Config, public_url: String) -> anyhow::Result<AppState> {
+    crate::telemetry::metrics();
     let (db, storage) = open_backends(config).await?;
     let auth = Authenticator::new(config.jwt_secret()?.expose().as_bytes());
+    let delivery =
+        Delivery::new(db.clone(), storage.clone(), config.delivery.clone(), config.pipeline.score, &public_url);
     let ingest = Ingest::new(db.clone(), storage.clone(), config.uploads.clone(), public_url);
     let tools = Tools { ffmpeg: config.media.ffmpeg.clone(), ffprobe: config.media.ffprobe.clone() };
     let pipeline = Pipeline::new(db.clone(), storage.clone(), config.pipeline.clone(), tools, worker_id());
-    Ok(AppState { db, storage, ingest, pipeline, auth, media: Arc::new(config.media.clone()) })
+    Ok(AppState { db, storage, ingest, pipeline, delivery, auth, media: Arc::new(config.media.clone()) })
 }
 
 /// Names this process in job leases: host, pid and a random suffix.
@@ -119,7 +125,7 @@ impl Application {
         if self.workers {
             spawn_workers(&self.state, &self.config, &tracker, &token);
         }
-        let router = crate::api::router(self.state.clone());
+        let router = crate::api::router(self.state.clone(), &self.config);
         let stop = token.clone();
         axum::serve(self.listener, router)
             .with_graceful_shutdown(async move {

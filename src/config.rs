@@ -60,6 +60,8 @@ pub struct Config {
     pub media: MediaConfig,
     /// Processing pipeline.
     pub pipeline: PipelineConfig,
+    /// Playback, feed, policy and origin.
+    pub delivery: DeliveryConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -73,11 +75,17 @@ pub struct ServerConfig {
     /// Base URL clients reach this server at, used in part URLs; defaults to `http://{bind}`.
     /// `REEL_SERVER__PUBLIC_URL`.
     pub public_url: Option<String>,
+    /// The built web app, served at `/`. `REEL_SERVER__WEB_DIR`.
+    pub web_dir: PathBuf,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { bind: SocketAddr::from(([127, 0, 0, 1], 8080)), public_url: None }
+        ServerConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            web_dir: PathBuf::from("./web/dist"),
+        }
     }
 }
 
@@ -296,6 +304,58 @@ impl Default for PipelineConfig {
             max_side: 4096,
             ladder: LadderConfig::default(),
             score: ScoreWeights::default(),
+        }
+    }
+}
+
+/// `[delivery]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeliveryConfig {
+    /// Base URL of the origin as clients see it (a CDN in front); defaults to
+    /// `{server public URL}/origin`. `REEL_DELIVERY__PUBLIC_BASE_URL`.
+    pub public_base_url: Option<String>,
+    /// Feed autoplay ceiling by short side (720 = 720p). Admins can change it at runtime.
+    pub feed_max_short_side: u32,
+    /// The token `cohort` claim of low-conversion viewers.
+    pub low_conversion_cohort: String,
+    /// Ceiling for that cohort (540 = 540p).
+    pub low_conversion_max_short_side: u32,
+    /// Upcoming videos a client may prefetch (seed §5.1).
+    pub prefetch_cap: u32,
+    /// `max-age` of playlists of ready videos.
+    #[serde(with = "humantime_serde")]
+    pub playlist_max_age: Duration,
+    /// Bytes the in-memory hot tier keeps. `REEL_DELIVERY__HOT_TIER_BYTES`.
+    pub hot_tier_bytes: u64,
+    /// Origins allowed by CORS (`*` for any).
+    pub cors_allowed_origins: Vec<String>,
+    /// Value score from which a video is `hot`.
+    pub hot_score: f64,
+    /// Value score from which a video is `warm`.
+    pub warm_score: f64,
+    /// Beacon events a viewer may send per minute.
+    pub beacon_events_per_minute: u32,
+    /// How long a client should wait before polling a processing video again.
+    #[serde(with = "humantime_serde")]
+    pub poll_after: Duration,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            public_base_url: None,
+            feed_max_short_side: 720,
+            low_conversion_cohort: "low_conversion".into(),
+            low_conversion_max_short_side: 540,
+            prefetch_cap: 2,
+            playlist_max_age: Duration::from_secs(60),
+            hot_tier_bytes: 256 << 20,
+            cors_allowed_origins: vec!["*".into()],
+            hot_score: 0.6,
+            warm_score: 0.3,
+            beacon_events_per_minute: 600,
+            poll_after: Duration::from_secs(2),
         }
     }
 }

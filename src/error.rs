@@ -13,6 +13,23 @@ use crate::db::DbError;
 use crate::ingest::IngestError;
 use crate::storage::StorageError;
 
+/// The body of every error answer (for the OpenAPI document).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+/// The `error` member.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `missing_parts`.
+    code: String,
+    /// Fixed human-readable text.
+    message: String,
+    /// Structured details (e.g. `missing_parts`).
+    details: Value,
+}
+
 /// An error answer.
 #[derive(Debug)]
 pub struct ApiError {

@@ -14,6 +14,7 @@
 //! | [`auth`] | bearer JWTs and the caller extractor |
 //! | [`error`] | the one mapping from errors to HTTP answers |
 //! | [`ingest`] | upload sessions, parts, completion, expiry |
+//! | [`delivery`] | playback and feed views, delivery policy, origin with hot tier, beacon |
 //! | [`pipeline`] | outbox relay, job queue, probe → transcode → publish_ready, media engine |
 //! | [`storage`] | object store facade and key layout |
 //! | [`db`] | metadata store facade (SQLite, PostgreSQL) |
@@ -26,6 +27,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod delivery;
 pub mod error;
 pub mod ingest;
 pub mod pipeline;

@@ -7,18 +7,34 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use http::StatusCode;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::app::AppState;
 
+/// Liveness answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    status: &'static str,
+}
+
+/// Readiness answer: `ready` or `unready`, and each check's result (`ok` or why not).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    status: &'static str,
+    checks: BTreeMap<&'static str, String>,
+}
+
 /// Liveness: answers as long as the process serves HTTP.
-pub async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
 }
 
 /// Readiness: the database and object store answer and ffmpeg/ffprobe run. 503 names the
 /// failing checks.
-pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let (db, storage, ffmpeg, ffprobe) = tokio::join!(
         state.db.ping(),
         state.storage.ping(),
@@ -34,7 +50,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
     let checks: BTreeMap<_, _> =
         checks.into_iter().map(|(name, result)| (name, result.err().unwrap_or_else(|| "ok".to_owned()))).collect();
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(json!({"status": if ready { "ready" } else { "unready" }, "checks": checks})))
+    (status, Json(Readiness { status: if ready { "ready" } else { "unready" }, checks }))
 }
 
 async fn tool_runs(program: &Path) -> Result<(), String> {

@@ -1,33 +1,123 @@
-//! HTTP API: the route table. One handler module per resource.
+//! HTTP API: the route table, one handler module per resource, and the layers around them.
+//!
+//! Every route is registered through `utoipa-axum` from the same annotation that documents it,
+//! so `/openapi.json` cannot drift from what is served. The origin's wildcard route is the one
+//! registered by hand, and it is documented by hand in [`openapi`].
 
 mod health;
 mod json;
+mod metrics;
+mod openapi;
 mod ops;
+mod origin;
+mod playback;
 mod uploads;
+mod videos;
+
+use std::future::Future;
+use std::path::Path;
 
 use axum::Router;
-use axum::routing::{get, post, put};
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{HeaderMap, HeaderName, Method, StatusCode, Version, header};
+use tower::ServiceExt;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use uploads::SHA256_HEADER;
 
 use crate::app::AppState;
+use crate::config::Config;
 use crate::error::ApiError;
 
-/// Every route reel serves.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/v1/videos/uploads", post(uploads::create))
-        .route("/v1/videos/uploads/{id}", get(uploads::show).delete(uploads::abort))
-        .route("/v1/videos/uploads/{id}/parts", post(uploads::register_parts))
-        .route("/v1/videos/uploads/{id}/parts/{part}", put(uploads::put_part))
-        .route("/v1/videos/uploads/{id}/complete", post(uploads::complete))
-        .route("/v1/ops/videos", get(ops::list_videos))
-        .route("/v1/ops/videos/{id}/reprocess", post(ops::reprocess))
-        .route("/v1/ops/creators/{id}", put(ops::set_creator))
-        .fallback(|| async { ApiError::not_found("route") })
+/// Every route reel serves, with its OpenAPI document.
+pub fn router(state: AppState, config: &Config) -> Router {
+    let (api, spec) = documented_routes().split_for_parts();
+    let spec = openapi::complete(spec);
+    api.route("/origin/{*path}", get(origin::serve))
+        .route("/openapi.json", get(move || async move { axum::Json(spec) }))
+        .route_layer(axum::middleware::from_fn(metrics::track))
+        .fallback(web_app(&config.server.web_dir))
+        .layer(compression())
+        .layer(cors(&config.delivery.cors_allowed_origins))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+fn documented_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(metrics::render))
+        .routes(routes!(uploads::create))
+        .routes(routes!(uploads::show, uploads::abort))
+        .routes(routes!(uploads::register_parts))
+        .routes(routes!(uploads::put_part))
+        .routes(routes!(uploads::complete))
+        .routes(routes!(videos::show))
+        .routes(routes!(videos::feed))
+        .routes(routes!(playback::events))
+        .routes(routes!(ops::list_videos))
+        .routes(routes!(ops::reprocess))
+        .routes(routes!(ops::set_creator))
+        .routes(routes!(ops::video_policy, ops::set_video_policy))
+        .routes(routes!(ops::delivery_defaults, ops::set_delivery_defaults))
+}
+
+/// The web app (`server.web_dir`) for every path no route matched; API-looking paths keep the
+/// structured 404, and unknown app paths get `index.html` (client-side routing).
+fn web_app(
+    dir: &Path,
+) -> impl Fn(Request) -> std::pin::Pin<Box<dyn Future<Output = Response> + Send>> + Clone + Send + Sync + 'static {
+    let files = ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html")));
+    let index_exists = dir.join("index.html").is_file();
+    move |request: Request| {
+        let files = files.clone();
+        Box::pin(async move {
+            let path = request.uri().path();
+            let api = ["/v1/", "/origin/", "/metrics", "/openapi.json"].iter().any(|p| path.starts_with(p));
+            if api || !index_exists {
+                return ApiError::not_found("route").into_response();
+            }
+            match files.oneshot(request).await {
+                Ok(response) => response.into_response(),
+                Err(never) => match never {},
+            }
+        })
+    }
+}
+
+/// gzip for playlists and JSON only: media is already compressed, and compressing it would break
+/// byte ranges (AUTHORING 10.1 asks for gzip-compressed playlists).
+fn compression() -> CompressionLayer<impl tower_http::compression::Predicate> {
+    CompressionLayer::new().gzip(true).compress_when(
+        |status: StatusCode, _: Version, headers: &HeaderMap, _: &http::Extensions| {
+            let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+            status == StatusCode::OK
+                && (content_type.starts_with("application/vnd.apple.mpegurl")
+                    || content_type.starts_with("application/json"))
+        },
+    )
+}
+
+fn cors(allowed: &[String]) -> CorsLayer {
+    let origins = if allowed.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(allowed.iter().filter_map(|o| o.parse().ok()))
+    };
+    let exposed = ["etag", "content-range", "content-length", "accept-ranges", "retry-after", "x-reel-cache-tier"];
+    CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS])
+        .allow_headers(Any)
+        .expose_headers(exposed.map(HeaderName::from_static))
+        .max_age(std::time::Duration::from_secs(86_400))
 }

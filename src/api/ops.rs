@@ -7,13 +7,15 @@ use chrono::{DateTime, Utc};
 use http::StatusCode;
 use http::request::Parts;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
 use super::json::ApiJson;
 use crate::app::AppState;
 use crate::auth::{AuthUser, UserId};
-use crate::error::ApiError;
+use crate::db::VideoPolicy;
+use crate::delivery::policy::{CacheTier, Defaults};
+use crate::error::{ApiError, ErrorBody};
 use crate::video::VideoStatus;
 
 /// An authenticated caller with the admin role; anyone else gets 403.
@@ -34,14 +36,14 @@ impl FromRequestParts<AppState> for Admin {
 }
 
 /// Query of `GET /v1/ops/videos`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct ListQuery {
     status: String,
     limit: Option<i64>,
 }
 
 /// One video in the ops listing.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OpsVideo {
     video_id: String,
     creator_id: String,
@@ -59,13 +61,35 @@ pub struct OpsVideo {
     processing_ms: Option<i64>,
 }
 
+/// The ops listing.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OpsVideos {
+    videos: Vec<OpsVideo>,
+}
+
+/// The answer to a reprocess.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Reprocessed {
+    video_id: Uuid,
+    generation: i64,
+    status: &'static str,
+}
+
+/// A creator's value-score inputs.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Creator {
+    creator_id: String,
+    follower_count: i64,
+}
+
 /// `GET /v1/ops/videos?status=failed|processing`: oldest first, with stage, attempts and age.
+#[utoipa::path(get, path = "/v1/ops/videos", tag = "ops", params(ListQuery), responses((status = 200, body = OpsVideos), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "missing or invalid token", body = ErrorBody), (status = 403, description = "not an admin", body = ErrorBody)), security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(admin = %admin.0.id), err(Debug))]
 pub async fn list_videos(
     State(state): State<AppState>,
     admin: Admin,
     Query(query): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OpsVideos>, ApiError> {
     let status = match VideoStatus::parse(&query.status) {
         Some(status @ (VideoStatus::Failed | VideoStatus::Processing)) => status,
         _ => return Err(ApiError::bad_request("invalid_status", "status must be 'failed' or 'processing'")),
@@ -94,23 +118,23 @@ pub async fn list_videos(
             created_at: row.created_at,
         })
         .collect();
-    Ok(Json(json!({ "videos": videos })))
+    Ok(Json(OpsVideos { videos }))
 }
 
 /// `POST /v1/ops/videos/{id}/reprocess`: restarts the pipeline as a new generation.
+#[utoipa::path(post, path = "/v1/ops/videos/{id}/reprocess", tag = "ops", params(("id" = String, Path, description = "video id")), responses((status = 202, body = Reprocessed), (status = 401, description = "missing or invalid token", body = ErrorBody), (status = 403, description = "not an admin", body = ErrorBody), (status = 404, description = "unknown, or not visible to the caller", body = ErrorBody), (status = 409, description = "still processing", body = ErrorBody)), security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(admin = %admin.0.id), err(Debug))]
 pub async fn reprocess(
     State(state): State<AppState>,
     admin: Admin,
     Path(id): Path<String>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Reprocessed>), ApiError> {
     let video_id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found("video"))?;
     let video = state.db.get_video(video_id).await?.ok_or_else(|| ApiError::not_found("video"))?;
     match state.pipeline.reprocess(video_id, Utc::now()).await? {
-        Some(generation) => Ok((
-            StatusCode::ACCEPTED,
-            Json(json!({"video_id": video_id, "generation": generation, "status": "processing"})),
-        )),
+        Some(generation) => {
+            Ok((StatusCode::ACCEPTED, Json(Reprocessed { video_id, generation, status: "processing" })))
+        }
         None => Err(ApiError::new(
             StatusCode::CONFLICT,
             "not_reprocessable",
@@ -121,23 +145,84 @@ pub async fn reprocess(
 }
 
 /// Body of `PUT /v1/ops/creators/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatorInputs {
     follower_count: u64,
 }
 
 /// `PUT /v1/ops/creators/{id}`: sets a creator's follower count (a value-score input).
+#[utoipa::path(put, path = "/v1/ops/creators/{id}", tag = "ops", params(("id" = String, Path, description = "creator id")), request_body = CreatorInputs, responses((status = 200, body = Creator), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "missing or invalid token", body = ErrorBody), (status = 403, description = "not an admin", body = ErrorBody)), security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(admin = %admin.0.id), err(Debug))]
 pub async fn set_creator(
     State(state): State<AppState>,
     admin: Admin,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<CreatorInputs>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Creator>, ApiError> {
     let creator = UserId::parse(&id).map_err(|e| ApiError::bad_request("invalid_creator_id", e.to_string()))?;
     let followers = i64::try_from(body.follower_count)
         .map_err(|_| ApiError::bad_request("invalid_follower_count", "follower_count is too large"))?;
     state.db.set_follower_count(&creator, followers, Utc::now()).await?;
-    Ok(Json(json!({"creator_id": creator, "follower_count": followers})))
+    Ok(Json(Creator { creator_id: creator.to_string(), follower_count: followers }))
+}
+
+/// `GET /v1/ops/videos/{id}/policy`: a video's delivery policy (empty fields: defaults apply).
+#[utoipa::path(get, path = "/v1/ops/videos/{id}/policy", tag = "ops", params(("id" = String, Path, description = "video id")), responses((status = 200, body = VideoPolicy), (status = 401, description = "missing or invalid token", body = ErrorBody), (status = 403, description = "not an admin", body = ErrorBody), (status = 404, description = "unknown, or not visible to the caller", body = ErrorBody)), security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(admin = %admin.0.id), err(Debug))]
+pub async fn video_policy(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<VideoPolicy>, ApiError> {
+    let video_id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found("video"))?;
+    let row = state.db.playback_row(video_id).await?.ok_or_else(|| ApiError::not_found("video"))?;
+    Ok(Json(VideoPolicy {
+        max_bitrate_kbps: row.max_bitrate_kbps,
+        prefetch_priority: row.prefetch_priority,
+        cache_tier_hint: row.cache_tier_hint,
+    }))
+}
+
+/// `PUT /v1/ops/videos/{id}/policy`: replaces a video's delivery policy.
+#[utoipa::path(put, path = "/v1/ops/videos/{id}/policy", tag = "ops", params(("id" = String, Path, description = "video id")), request_body = VideoPolicy, responses((status = 200, body = VideoPolicy), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "missing or invalid token", body = ErrorBody), (status = 403, description = "not an admin", body = ErrorBody), (status = 404, description = "unknown, or not visible to the caller", body = ErrorBody)), security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(admin = %admin.0.id), err(Debug))]
+pub async fn set_video_policy(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+    ApiJson(policy): ApiJson<VideoPolicy>,
+) -> Result<Json<VideoPolicy>, ApiError> {
+    let video_id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found("video"))?;
+    state.db.get_video(video_id).await?.ok_or_else(|| ApiError::not_found("video"))?;
+    if policy.max_bitrate_kbps.is_some_and(|kbps| kbps <= 0) {
+        return Err(ApiError::bad_request("invalid_policy", "max_bitrate_kbps must be positive"));
+    }
+    if policy.cache_tier_hint.as_deref().is_some_and(|hint| CacheTier::parse(hint).is_none()) {
+        return Err(ApiError::bad_request("invalid_policy", "cache_tier_hint must be hot, warm or cold"));
+    }
+    state.db.set_video_policy(video_id, &policy, Utc::now()).await?;
+    Ok(Json(policy))
+}
+
+/// `GET /v1/ops/delivery-policy`: the global defaults in force.
+#[utoipa::path(get, path = "/v1/ops/delivery-policy", tag = "ops", responses((status = 200, body = Defaults), (status = 401, description = "missing or invalid token", body = ErrorBody), (status = 403, description = "not an admin", body = ErrorBody)), security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(admin = %admin.0.id), err(Debug))]
+pub async fn delivery_defaults(State(state): State<AppState>, admin: Admin) -> Result<Json<Defaults>, ApiError> {
+    Ok(Json(state.delivery.defaults().await?))
+}
+
+/// `PUT /v1/ops/delivery-policy`: replaces the global defaults for every process.
+#[utoipa::path(put, path = "/v1/ops/delivery-policy", tag = "ops", request_body = Defaults, responses((status = 200, body = Defaults), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "missing or invalid token", body = ErrorBody), (status = 403, description = "not an admin", body = ErrorBody)), security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(admin = %admin.0.id), err(Debug))]
+pub async fn set_delivery_defaults(
+    State(state): State<AppState>,
+    admin: Admin,
+    ApiJson(defaults): ApiJson<Defaults>,
+) -> Result<Json<Defaults>, ApiError> {
+    if defaults.feed_max_short_side == 0 || defaults.low_conversion_max_short_side == 0 || defaults.prefetch_cap > 10 {
+        return Err(ApiError::bad_request("invalid_policy", "ceilings must be positive and prefetch_cap at most 10"));
+    }
+    state.delivery.set_defaults(defaults).await?;
+    Ok(Json(defaults))
 }

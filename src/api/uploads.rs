@@ -11,12 +11,13 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::json::ApiJson;
 use crate::app::AppState;
 use crate::auth::AuthUser;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::ingest::model::{StoredPart, UploadSession, UploadStatus};
 use crate::ingest::plan::CreateUpload;
 use crate::ingest::{PartDeclaration, PartTarget, RegisterPart};
@@ -25,7 +26,7 @@ use crate::ingest::{PartDeclaration, PartTarget, RegisterPart};
 pub const SHA256_HEADER: &str = "x-reel-checksum-sha256";
 
 /// An upload session as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UploadView {
     upload_id: Uuid,
     status: UploadStatus,
@@ -68,6 +69,7 @@ fn upload_id(raw: &str) -> Result<Uuid, ApiError> {
 }
 
 /// `POST /v1/videos/uploads`: opens a session and answers the part plan.
+#[utoipa::path(post, path = "/v1/videos/uploads", tag = "uploads", request_body = CreateUpload, responses((status = 201, body = UploadView), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "missing or invalid token", body = ErrorBody)), security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(user = %user.id), err(Debug))]
 pub async fn create(
     State(state): State<AppState>,
@@ -80,6 +82,7 @@ pub async fn create(
 }
 
 /// `GET /v1/videos/uploads/{id}`: status, held parts, targets for the missing ones.
+#[utoipa::path(get, path = "/v1/videos/uploads/{id}", tag = "uploads", params(("id" = String, Path, description = "upload id")), responses((status = 200, body = UploadView), (status = 401, description = "missing or invalid token", body = ErrorBody), (status = 404, description = "unknown, or not visible to the caller", body = ErrorBody)), security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(user = %user.id), err(Debug))]
 pub async fn show(
     State(state): State<AppState>,
@@ -94,7 +97,7 @@ pub async fn show(
 }
 
 /// The answer to a part PUT.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PartReceipt {
     part_number: u32,
     etag: String,
@@ -102,6 +105,7 @@ pub struct PartReceipt {
 }
 
 /// `PUT /v1/videos/uploads/{id}/parts/{n}`: streams a part to storage.
+#[utoipa::path(put, path = "/v1/videos/uploads/{id}/parts/{part}", tag = "uploads", params(("id" = String, Path, description = "upload id"), ("part" = u32, Path, description = "1-based part number"), ("content-md5" = Option<String>, Header, description = "base64 MD5 of the part"), ("x-reel-checksum-sha256" = Option<String>, Header, description = "SHA-256 of the part, hex or base64")), request_body(content = Vec<u8>, content_type = "application/octet-stream"), responses((status = 200, body = PartReceipt), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "missing or invalid token", body = ErrorBody), (status = 404, description = "unknown, or not visible to the caller", body = ErrorBody), (status = 409, description = "conflict with the upload state", body = ErrorBody), (status = 422, description = "checksum mismatch", body = ErrorBody)), security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(user = %user.id, part = %part), err(Debug))]
 pub async fn put_part(
     State(state): State<AppState>,
@@ -175,19 +179,20 @@ fn digest<const N: usize>(text: &str) -> Option<[u8; N]> {
 }
 
 /// The body of `POST /v1/videos/uploads/{id}/parts`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterParts {
     parts: Vec<RegisterPart>,
 }
 
 /// The answer to a part registration.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RegisteredParts {
     parts: Vec<StoredPart>,
 }
 
 /// `POST /v1/videos/uploads/{id}/parts`: registers parts PUT straight to the bucket.
+#[utoipa::path(post, path = "/v1/videos/uploads/{id}/parts", tag = "uploads", params(("id" = String, Path, description = "upload id")), request_body = RegisterParts, responses((status = 200, body = RegisteredParts), (status = 401, description = "missing or invalid token", body = ErrorBody), (status = 404, description = "unknown, or not visible to the caller", body = ErrorBody), (status = 409, description = "conflict with the upload state", body = ErrorBody), (status = 422, description = "a part is not in the bucket as described", body = ErrorBody)), security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(user = %user.id), err(Debug))]
 pub async fn register_parts(
     State(state): State<AppState>,
@@ -201,13 +206,14 @@ pub async fn register_parts(
 }
 
 /// The answer to completion.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Completed {
     video_id: Uuid,
     status: &'static str,
 }
 
 /// `POST /v1/videos/uploads/{id}/complete`: assembles and hands the video to the pipeline.
+#[utoipa::path(post, path = "/v1/videos/uploads/{id}/complete", tag = "uploads", params(("id" = String, Path, description = "upload id")), responses((status = 202, body = Completed), (status = 401, description = "missing or invalid token", body = ErrorBody), (status = 404, description = "unknown, or not visible to the caller", body = ErrorBody), (status = 409, description = "conflict with the upload state", body = ErrorBody), (status = 422, description = "whole-file checksum mismatch", body = ErrorBody)), security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(user = %user.id), err(Debug))]
 pub async fn complete(
     State(state): State<AppState>,
@@ -224,6 +230,7 @@ pub async fn complete(
 }
 
 /// `DELETE /v1/videos/uploads/{id}`: aborts and frees staged data.
+#[utoipa::path(delete, path = "/v1/videos/uploads/{id}", tag = "uploads", params(("id" = String, Path, description = "upload id")), responses((status = 204, description = "aborted"), (status = 401, description = "missing or invalid token", body = ErrorBody), (status = 404, description = "unknown, or not visible to the caller", body = ErrorBody), (status = 409, description = "conflict with the upload state", body = ErrorBody)), security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(user = %user.id), err(Debug))]
 pub async fn abort(
     State(state): State<AppState>,

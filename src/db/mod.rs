@@ -5,6 +5,7 @@
 //! (the job claim's `FOR UPDATE SKIP LOCKED`) match on [`Db`] explicitly. Migrations are embedded
 //! per engine from `migrations/{sqlite,postgres}`.
 
+mod delivery;
 mod jobs;
 mod outbox;
 mod uploads;
@@ -17,6 +18,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{PgPool, SqlitePool};
 
+pub use delivery::{EngagementDelta, PlaybackRow, StoredDefaults, VideoPolicy};
 pub use outbox::{OutboxEvent, StoredEvent};
 pub use uploads::NewUploadSession;
 pub use videos::{Failure, NewRendition, NewVideo, OpsVideoRow, ProbeFacts, RenditionRow};

@@ -72,7 +72,7 @@ pub enum IngestError {
 }
 
 /// Where and how to send one part.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PartTarget {
     /// 1-based part number.
     pub part_number: u32,
@@ -87,7 +87,7 @@ pub struct PartTarget {
 }
 
 /// A part a client reports as uploaded straight to the bucket.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterPart {
     /// 1-based part number.

@@ -9,7 +9,7 @@ use crate::auth::UserId;
 /// Lifecycle of an upload session.
 ///
 /// `created -> uploading -> completed`, or `aborted` by the creator, or `expired` by the sweeper.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum UploadStatus {
     /// No part received yet.
@@ -101,7 +101,7 @@ impl UploadSession {
 }
 
 /// A part the server holds (or has verified in the bucket).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StoredPart {
     /// 1-based part number.
     pub part_number: u32,

@@ -9,7 +9,7 @@ use crate::config::UploadsConfig;
 pub const MAX_PARTS: u64 = 10_000;
 
 /// The body of `POST /v1/videos/uploads`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUpload {
     /// Display name of the file.

@@ -21,6 +21,11 @@ pub fn source(creator: &UserId, video_id: Uuid, ext: &str) -> Path {
     Path::from(format!("raw/{creator}/{video_id}/source.{ext}"))
 }
 
+/// A rendition's init segment (`EXT-X-MAP`).
+pub const INIT_SEGMENT: &str = "init.mp4";
+/// A rendition's first media segment.
+pub const FIRST_SEGMENT: &str = "seg-00001.m4s";
+
 /// Root of a generation's packaged tree. Generation 1 uses the seed's layout exactly; a
 /// reprocess publishes under `g{n}/`, so segment URLs (cached as immutable) never change meaning.
 pub fn packaged_root(video_id: Uuid, generation: i64) -> Path {

@@ -7,4 +7,5 @@ mod direct;
 mod health;
 mod memory;
 mod pipeline;
+mod playback;
 mod uploads;

@@ -1,0 +1,223 @@
+//! Queries behind playback and delivery: the feed page, per-video policy, global defaults and
+//! engagement counters.
+
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, QueryBuilder};
+use uuid::Uuid;
+
+use super::uploads::parse_uuid;
+use super::{Db, DbError, RenditionRow, with_pool};
+use crate::auth::UserId;
+
+/// A video's row as playback needs it.
+#[derive(Debug, Clone, FromRow)]
+pub struct PlaybackRow {
+    /// Video id.
+    pub video_id: String,
+    /// Owner.
+    pub creator_user_id: String,
+    /// `processing`, `ready` or `failed`.
+    pub status: String,
+    /// Current generation.
+    pub generation: i64,
+    /// Duration.
+    pub duration_ms: Option<i64>,
+    /// Display width.
+    pub width: Option<i64>,
+    /// Display height.
+    pub height: Option<i64>,
+    /// Key of the published master playlist.
+    pub manifest_url: Option<String>,
+    /// Key of the poster.
+    pub thumbnail_url: Option<String>,
+    /// Publication time.
+    pub published_at: Option<DateTime<Utc>>,
+    /// Failure reason.
+    pub failed_reason: Option<String>,
+    /// Whether a reprocess may help.
+    pub retryable: Option<bool>,
+    /// Completion time.
+    pub created_at: DateTime<Utc>,
+    /// Start of the current generation.
+    pub processing_since: Option<DateTime<Utc>>,
+    /// Value score.
+    pub value_score: f64,
+    /// Latest stage of the current generation.
+    pub stage: Option<String>,
+    /// Per-video bitrate ceiling.
+    pub max_bitrate_kbps: Option<i64>,
+    /// Per-video prefetch priority override.
+    pub prefetch_priority: Option<i64>,
+    /// Per-video cache tier override.
+    pub cache_tier_hint: Option<String>,
+}
+
+const PLAYBACK_SELECT: &str = "SELECT v.video_id, v.creator_user_id, v.status, v.generation, v.duration_ms, v.width, \
+    v.height, v.manifest_url, v.thumbnail_url, v.published_at, v.failed_reason, v.retryable, v.created_at, \
+    v.processing_since, v.value_score, \
+    (SELECT stage FROM video_processing_jobs j WHERE j.video_id = v.video_id AND j.generation = v.generation \
+     ORDER BY j.created_at DESC, j.id DESC LIMIT 1) AS stage, \
+    p.max_bitrate_kbps, p.prefetch_priority, p.cache_tier_hint \
+    FROM video_assets v LEFT JOIN video_delivery_policy p ON p.video_id = v.video_id";
+
+/// A video's delivery policy row.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct VideoPolicy {
+    /// Highest rendition bitrate served, kb/s.
+    pub max_bitrate_kbps: Option<i64>,
+    /// Prefetch priority override (higher is warmed first).
+    pub prefetch_priority: Option<i64>,
+    /// Cache tier override: `hot`, `warm` or `cold`.
+    pub cache_tier_hint: Option<String>,
+}
+
+/// Global delivery defaults as stored (admins change them at runtime).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredDefaults {
+    /// Ceiling for feed autoplay, by short side.
+    pub feed_max_short_side: i64,
+    /// Ceiling for the low-conversion cohort.
+    pub low_conversion_max_short_side: i64,
+    /// Videos a client may prefetch.
+    pub prefetch_cap: i64,
+}
+
+/// One playback beacon's effect on a video's engagement.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EngagementDelta {
+    /// Views started.
+    pub views: i64,
+    /// Sum of watched fractions (0..1 per view).
+    pub watched: f64,
+    /// Support clicks.
+    pub support_clicks: i64,
+}
+
+impl Db {
+    /// One video as playback shows it.
+    pub async fn playback_row(&self, video_id: Uuid) -> Result<Option<PlaybackRow>, DbError> {
+        let sql = format!("{PLAYBACK_SELECT} WHERE v.video_id = $1");
+        let row = with_pool!(self, pool => sqlx::query_as(&sql).bind(video_id.to_string()).fetch_optional(pool).await?);
+        Ok(row)
+    }
+
+    /// A feed page for `viewer`: ready videos and the viewer's own processing ones, newest first
+    /// (UUIDv7 ids sort by creation), strictly after the `before` cursor.
+    pub async fn feed_page(
+        &self,
+        viewer: &UserId,
+        before: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Vec<PlaybackRow>, DbError> {
+        let sql = format!(
+            "{PLAYBACK_SELECT} WHERE (v.status = 'ready' OR (v.status = 'processing' AND v.creator_user_id = $1)) \
+             AND (CAST($2 AS TEXT) IS NULL OR v.video_id < $2) ORDER BY v.video_id DESC LIMIT $3"
+        );
+        let before = before.map(|id| id.to_string());
+        let rows = with_pool!(self, pool => sqlx::query_as(&sql).bind(viewer.as_str()).bind(&before).bind(limit).fetch_all(pool).await?);
+        Ok(rows)
+    }
+
+    /// The renditions of each `(video, generation)`, lowest bitrate first.
+    pub async fn renditions_for(&self, videos: &[(Uuid, i64)]) -> Result<Vec<(Uuid, RenditionRow)>, DbError> {
+        if videos.is_empty() {
+            return Ok(Vec::new());
+        }
+        #[derive(FromRow)]
+        struct Row {
+            video_id: String,
+            #[sqlx(flatten)]
+            rendition: RenditionRow,
+        }
+        let rows: Vec<Row> = with_pool!(self, pool => {
+            let mut query = QueryBuilder::new(
+                "SELECT video_id, profile, width, height, bitrate_kbps, playlist_url, segment_count, codec, status \
+                 FROM video_renditions WHERE status = 'ready' AND (",
+            );
+            for (n, (video_id, generation)) in videos.iter().enumerate() {
+                if n > 0 {
+                    query.push(" OR ");
+                }
+                query.push("(video_id = ").push_bind(video_id.to_string()).push(" AND generation = ").push_bind(*generation).push(")");
+            }
+            query.push(") ORDER BY video_id, bitrate_kbps");
+            query.build_query_as().fetch_all(pool).await?
+        });
+        rows.into_iter().map(|row| Ok((parse_uuid(&row.video_id)?, row.rendition))).collect()
+    }
+
+    /// Sets (replaces) a video's delivery policy.
+    pub async fn set_video_policy(
+        &self,
+        video_id: Uuid,
+        policy: &VideoPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        let sql = "INSERT INTO video_delivery_policy (video_id, max_bitrate_kbps, prefetch_priority, cache_tier_hint, updated_at) \
+                   VALUES ($1, $2, $3, $4, $5) ON CONFLICT (video_id) DO UPDATE SET \
+                   max_bitrate_kbps = excluded.max_bitrate_kbps, prefetch_priority = excluded.prefetch_priority, \
+                   cache_tier_hint = excluded.cache_tier_hint, updated_at = excluded.updated_at";
+        with_pool!(self, pool => sqlx::query(sql)
+            .bind(video_id.to_string()).bind(policy.max_bitrate_kbps).bind(policy.prefetch_priority)
+            .bind(&policy.cache_tier_hint).bind(now)
+            .execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    /// The stored global defaults, if an admin ever set them.
+    pub async fn delivery_defaults(&self) -> Result<Option<StoredDefaults>, DbError> {
+        let sql = "SELECT feed_max_short_side, low_conversion_max_short_side, prefetch_cap FROM delivery_settings WHERE id = 1";
+        let row: Option<(i64, i64, i64)> = with_pool!(self, pool => sqlx::query_as(sql).fetch_optional(pool).await?);
+        Ok(row.map(|(feed, low, cap)| StoredDefaults {
+            feed_max_short_side: feed,
+            low_conversion_max_short_side: low,
+            prefetch_cap: cap,
+        }))
+    }
+
+    /// Stores the global defaults.
+    pub async fn set_delivery_defaults(&self, defaults: StoredDefaults, now: DateTime<Utc>) -> Result<(), DbError> {
+        let sql = "INSERT INTO delivery_settings (id, feed_max_short_side, low_conversion_max_short_side, prefetch_cap, updated_at) \
+                   VALUES (1, $1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET feed_max_short_side = excluded.feed_max_short_side, \
+                   low_conversion_max_short_side = excluded.low_conversion_max_short_side, \
+                   prefetch_cap = excluded.prefetch_cap, updated_at = excluded.updated_at";
+        with_pool!(self, pool => sqlx::query(sql)
+            .bind(defaults.feed_max_short_side).bind(defaults.low_conversion_max_short_side).bind(defaults.prefetch_cap).bind(now)
+            .execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Adds beacon engagement to a video and refreshes its early watch-through and support-click
+    /// rate (the value-score inputs). `false` when the video does not exist.
+    pub async fn add_engagement(&self, video_id: Uuid, delta: EngagementDelta) -> Result<bool, DbError> {
+        let sql = "UPDATE video_assets SET engagement_views = engagement_views + $2, \
+                   engagement_watched_sum = engagement_watched_sum + $3, \
+                   engagement_support_clicks = engagement_support_clicks + $4, \
+                   early_watch_through = CASE WHEN engagement_views + $2 > 0 \
+                       THEN (engagement_watched_sum + $3) / (engagement_views + $2) ELSE NULL END, \
+                   early_support_click_rate = CASE WHEN engagement_views + $2 > 0 \
+                       THEN CAST(engagement_support_clicks + $4 AS REAL) / (engagement_views + $2) ELSE NULL END \
+                   WHERE video_id = $1";
+        let updated = with_pool!(self, pool => sqlx::query(sql)
+            .bind(video_id.to_string()).bind(delta.views).bind(delta.watched).bind(delta.support_clicks)
+            .execute(pool).await?.rows_affected());
+        Ok(updated == 1)
+    }
+
+    /// Which of `ids` exist.
+    pub async fn existing_videos(&self, ids: &[Uuid]) -> Result<Vec<Uuid>, DbError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(String,)> = with_pool!(self, pool => {
+            let mut query = QueryBuilder::new("SELECT video_id FROM video_assets WHERE video_id IN (");
+            let mut list = query.separated(", ");
+            for id in ids {
+                list.push_bind(id.to_string());
+            }
+            query.push(")");
+            query.build_query_as().fetch_all(pool).await?
+        });
+        rows.into_iter().map(|(id,)| parse_uuid(&id)).collect()
+    }
+}

@@ -1,0 +1,67 @@
+//! Capped multivariant playlists: the published master with the variants above a viewer's
+//! ceiling removed. Served at `master~{N}p.m3u8` beside the full master, so each cap has its own
+//! cacheable URL and the variant URIs (relative) resolve the same.
+
+/// The cap a capped master's file name asks for: `master~540p.m3u8` → 540.
+pub fn requested_cap(file_name: &str) -> Option<u32> {
+    file_name.strip_prefix("master~")?.strip_suffix("p.m3u8")?.parse().ok().filter(|cap| *cap > 0)
+}
+
+/// `master` without the variants whose short side exceeds `cap`; `None` when no variant fits.
+/// Everything else (header, audio groups) is kept as published.
+pub fn cap_master(master: &str, cap: u32) -> Option<String> {
+    let mut out = String::with_capacity(master.len());
+    let mut kept = 0;
+    let mut lines = master.lines();
+    while let Some(line) = lines.next() {
+        if !line.starts_with("#EXT-X-STREAM-INF:") {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        }
+        let uri = lines.next().unwrap_or_default();
+        if variant_short_side(line).is_some_and(|side| side <= cap) {
+            out.push_str(line);
+            out.push('\n');
+            out.push_str(uri);
+            out.push('\n');
+            kept += 1;
+        }
+    }
+    (kept > 0).then_some(out)
+}
+
+fn variant_short_side(stream_inf: &str) -> Option<u32> {
+    let resolution = stream_inf.split(',').find_map(|attr| attr.trim().strip_prefix("RESOLUTION="))?;
+    let (w, h) = resolution.split_once('x')?;
+    Some(w.parse::<u32>().ok()?.min(h.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MASTER: &str = "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n\
+        #EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aac\",NAME=\"audio\",DEFAULT=YES,URI=\"audio/index.m3u8\"\n\
+        #EXT-X-STREAM-INF:BANDWIDTH=900000,AVERAGE-BANDWIDTH=800000,CODECS=\"avc1.64001e,mp4a.40.2\",RESOLUTION=360x640,FRAME-RATE=30.000,AUDIO=\"aac\"\n360p/index.m3u8\n\
+        #EXT-X-STREAM-INF:BANDWIDTH=1900000,AVERAGE-BANDWIDTH=1700000,CODECS=\"avc1.64001f,mp4a.40.2\",RESOLUTION=540x960,FRAME-RATE=30.000,AUDIO=\"aac\"\n540p/index.m3u8\n\
+        #EXT-X-STREAM-INF:BANDWIDTH=3300000,AVERAGE-BANDWIDTH=3000000,CODECS=\"avc1.64001f,mp4a.40.2\",RESOLUTION=720x1280,FRAME-RATE=30.000,AUDIO=\"aac\"\n720p/index.m3u8\n";
+
+    #[test]
+    fn parses_capped_names() {
+        assert_eq!(requested_cap("master~540p.m3u8"), Some(540));
+        assert_eq!(requested_cap("master.m3u8"), None);
+        assert_eq!(requested_cap("master~0p.m3u8"), None);
+        assert_eq!(requested_cap("master~abcp.m3u8"), None);
+    }
+
+    #[test]
+    fn drops_only_the_variants_above_the_cap() {
+        let capped = cap_master(MASTER, 540).expect("two variants fit");
+        assert!(capped.contains("360p/index.m3u8") && capped.contains("540p/index.m3u8"));
+        assert!(!capped.contains("720p") && !capped.contains("720x1280"));
+        assert!(capped.contains("#EXT-X-MEDIA:TYPE=AUDIO") && capped.contains("#EXT-X-INDEPENDENT-SEGMENTS"));
+        assert_eq!(cap_master(MASTER, 720).as_deref(), Some(MASTER));
+        assert_eq!(cap_master(MASTER, 100), None);
+    }
+}

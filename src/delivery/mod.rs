@@ -1,0 +1,267 @@
+//! Delivery: what a viewer may play and where it lives. Builds the playback and feed answers
+//! under the delivery policy, and serves the packaged tree as the CDN's origin.
+
+pub mod beacon;
+pub mod hot_tier;
+pub mod master;
+pub mod origin;
+pub mod policy;
+pub mod views;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::Utc;
+use uuid::Uuid;
+
+use crate::auth::AuthUser;
+use crate::config::DeliveryConfig;
+use crate::db::{Db, DbError, PlaybackRow, RenditionRow, StoredDefaults};
+use crate::pipeline::score::ScoreWeights;
+use crate::storage::Storage;
+use crate::storage::keys::{FIRST_SEGMENT, INIT_SEGMENT};
+use policy::Defaults;
+use views::{DeliveryHints, FailedView, FeedPage, PrefetchHint, ProcessingView, ReadyView, RenditionView, VideoView};
+
+/// Largest feed page.
+pub const MAX_PAGE: u32 = 50;
+
+/// The delivery service shared by the playback, feed and origin handlers.
+#[derive(Clone)]
+pub struct Delivery {
+    db: Db,
+    storage: Storage,
+    config: Arc<DeliveryConfig>,
+    base_url: Arc<str>,
+    hot: hot_tier::HotTier,
+    states: moka::future::Cache<Uuid, Option<origin::OriginVideo>>,
+    beacon: beacon::Beacon,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery").field("base_url", &self.base_url).finish_non_exhaustive()
+    }
+}
+
+/// An invalid feed cursor.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid cursor")]
+pub struct InvalidCursor;
+
+impl Delivery {
+    /// Builds the service; `public_url` is this server's base, used when no CDN base is set.
+    pub fn new(db: Db, storage: Storage, config: DeliveryConfig, weights: ScoreWeights, public_url: &str) -> Self {
+        let base_url = match &config.public_base_url {
+            Some(base) => base.trim_end_matches('/').to_owned(),
+            None => format!("{}/origin", public_url.trim_end_matches('/')),
+        };
+        let hot = hot_tier::HotTier::new(config.hot_tier_bytes);
+        let states = moka::future::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(2)).build();
+        let beacon = beacon::Beacon::new(config.beacon_events_per_minute, weights);
+        Delivery { db, storage, config: Arc::new(config), base_url: base_url.into(), hot, states, beacon }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &DeliveryConfig {
+        &self.config
+    }
+
+    /// The absolute URL of an origin key.
+    pub fn url(&self, key: &str) -> String {
+        format!("{}/{key}", self.base_url)
+    }
+
+    /// The global defaults in force: an admin's stored ones, else the configuration.
+    pub async fn defaults(&self) -> Result<Defaults, DbError> {
+        let clamp = |v: i64| u32::try_from(v).unwrap_or(0);
+        Ok(match self.db.delivery_defaults().await? {
+            Some(stored) => Defaults {
+                feed_max_short_side: clamp(stored.feed_max_short_side),
+                low_conversion_max_short_side: clamp(stored.low_conversion_max_short_side),
+                prefetch_cap: clamp(stored.prefetch_cap),
+            },
+            None => Defaults {
+                feed_max_short_side: self.config.feed_max_short_side,
+                low_conversion_max_short_side: self.config.low_conversion_max_short_side,
+                prefetch_cap: self.config.prefetch_cap,
+            },
+        })
+    }
+
+    /// Stores new global defaults.
+    pub async fn set_defaults(&self, defaults: Defaults) -> Result<(), DbError> {
+        let stored = StoredDefaults {
+            feed_max_short_side: i64::from(defaults.feed_max_short_side),
+            low_conversion_max_short_side: i64::from(defaults.low_conversion_max_short_side),
+            prefetch_cap: i64::from(defaults.prefetch_cap),
+        };
+        self.db.set_delivery_defaults(stored, Utc::now()).await
+    }
+
+    /// The video as `viewer` may see it, or `None` (unknown, or not theirs while unpublished).
+    pub async fn video(&self, viewer: &AuthUser, video_id: Uuid) -> Result<Option<VideoView>, DbError> {
+        let Some(row) = self.db.playback_row(video_id).await? else {
+            return Ok(None);
+        };
+        if !visible(viewer, &row) {
+            return Ok(None);
+        }
+        let renditions = self.renditions(&[&row]).await?;
+        let defaults = self.defaults().await?;
+        Ok(Some(self.view(viewer, &defaults, row, &renditions)))
+    }
+
+    /// A feed page for `viewer`, newest first, with prefetch hints under the cap.
+    pub async fn feed(
+        &self,
+        viewer: &AuthUser,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Result<FeedPage, InvalidCursor>, DbError> {
+        let before = match cursor.map(decode_cursor).transpose() {
+            Ok(before) => before,
+            Err(invalid) => return Ok(Err(invalid)),
+        };
+        let limit = limit.clamp(1, MAX_PAGE);
+        let mut rows = self.db.feed_page(&viewer.id, before, i64::from(limit) + 1).await?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next_cursor = more.then(|| rows.last().map(|r| encode_cursor(&r.video_id))).flatten();
+        let renditions = self.renditions(&rows.iter().collect::<Vec<_>>()).await?;
+        let defaults = self.defaults().await?;
+        let items: Vec<VideoView> =
+            rows.into_iter().map(|row| self.view(viewer, &defaults, row, &renditions)).collect();
+        let prefetch = self.prefetch(&items, &renditions, defaults.prefetch_cap);
+        Ok(Ok(FeedPage { items, next_cursor, prefetch_cap: defaults.prefetch_cap, prefetch }))
+    }
+
+    async fn renditions(&self, rows: &[&PlaybackRow]) -> Result<HashMap<Uuid, Vec<RenditionRow>>, DbError> {
+        let ready: Vec<(Uuid, i64)> = rows
+            .iter()
+            .filter(|r| r.status == "ready")
+            .filter_map(|r| Some((r.video_id.parse().ok()?, r.generation)))
+            .collect();
+        let mut by_video: HashMap<Uuid, Vec<RenditionRow>> = HashMap::new();
+        for (video_id, rendition) in self.db.renditions_for(&ready).await? {
+            by_video.entry(video_id).or_default().push(rendition);
+        }
+        Ok(by_video)
+    }
+
+    fn view(
+        &self,
+        viewer: &AuthUser,
+        defaults: &Defaults,
+        row: PlaybackRow,
+        renditions: &HashMap<Uuid, Vec<RenditionRow>>,
+    ) -> VideoView {
+        let video_id = row.video_id.parse().unwrap_or_default();
+        let thumbnail_url = row.thumbnail_url.as_deref().map(|key| self.url(key));
+        match row.status.as_str() {
+            "ready" => {
+                let all = renditions.get(&video_id).map(Vec::as_slice).unwrap_or_default();
+                let ceiling = policy::ceiling(defaults, &self.config.low_conversion_cohort, viewer.cohort.as_deref());
+                let allowed = policy::allowed(all, ceiling, row.max_bitrate_kbps);
+                let root = row.manifest_url.as_deref().and_then(|m| m.rsplit_once('/')).map_or("", |(dir, _)| dir);
+                let tier = policy::cache_tier(
+                    row.cache_tier_hint.as_deref(),
+                    row.value_score,
+                    self.config.hot_score,
+                    self.config.warm_score,
+                );
+                VideoView::Ready(ReadyView {
+                    video_id,
+                    creator_id: row.creator_user_id,
+                    created_at: row.created_at,
+                    published_at: row.published_at,
+                    duration_ms: row.duration_ms,
+                    width: row.width,
+                    height: row.height,
+                    playback_manifest_url: self.url(&format!("{root}/{}", policy::master_file(&allowed, all))),
+                    thumbnail_url,
+                    renditions: allowed
+                        .iter()
+                        .map(|r| RenditionView {
+                            profile: r.profile.clone(),
+                            width: r.width,
+                            height: r.height,
+                            bitrate_kbps: r.bitrate_kbps,
+                            codecs: r.codec.clone(),
+                        })
+                        .collect(),
+                    delivery: DeliveryHints {
+                        cache_tier_hint: tier,
+                        prefetch_priority: policy::prefetch_priority(row.prefetch_priority, row.value_score),
+                        max_short_side: ceiling,
+                    },
+                })
+            }
+            "failed" => VideoView::Failed(FailedView {
+                video_id,
+                creator_id: row.creator_user_id,
+                created_at: row.created_at,
+                failed_reason: row.failed_reason,
+                retryable: row.retryable,
+            }),
+            _ => {
+                let since = row.processing_since.unwrap_or(row.created_at);
+                VideoView::Processing(ProcessingView {
+                    video_id,
+                    creator_id: row.creator_user_id,
+                    created_at: row.created_at,
+                    stage: row.stage,
+                    elapsed_ms: (Utc::now() - since).num_milliseconds().max(0),
+                    poll_after_ms: u64::try_from(self.config.poll_after.as_millis()).unwrap_or(u64::MAX),
+                    thumbnail_url,
+                })
+            }
+        }
+    }
+
+    /// Hints for the ready items after the first, at most `cap` of them.
+    fn prefetch(
+        &self,
+        items: &[VideoView],
+        renditions: &HashMap<Uuid, Vec<RenditionRow>>,
+        cap: u32,
+    ) -> Vec<PrefetchHint> {
+        items
+            .iter()
+            .skip(1)
+            .filter_map(|item| match item {
+                VideoView::Ready(ready) => Some(ready),
+                _ => None,
+            })
+            .filter_map(|ready| {
+                let start = ready.renditions.first()?;
+                let rendition = renditions.get(&ready.video_id)?.iter().find(|r| r.profile == start.profile)?;
+                let dir = rendition.playlist_key.rsplit_once('/')?.0;
+                Some(PrefetchHint {
+                    video_id: ready.video_id,
+                    manifest_url: ready.playback_manifest_url.clone(),
+                    init_url: self.url(&format!("{dir}/{INIT_SEGMENT}")),
+                    first_segment_url: self.url(&format!("{dir}/{FIRST_SEGMENT}")),
+                })
+            })
+            .take(cap as usize)
+            .collect()
+    }
+}
+
+/// Ready videos are public to signed-in viewers; the rest only to their creator and admins.
+fn visible(viewer: &AuthUser, row: &PlaybackRow) -> bool {
+    row.status == "ready" || viewer.is_admin() || row.creator_user_id == viewer.id.as_str()
+}
+
+fn encode_cursor(video_id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(video_id)
+}
+
+fn decode_cursor(cursor: &str) -> Result<Uuid, InvalidCursor> {
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| InvalidCursor)?;
+    std::str::from_utf8(&bytes).ok().and_then(|s| s.parse().ok()).ok_or(InvalidCursor)
+}

@@ -1,0 +1,256 @@
+//! The origin: serves `packaged/{video_id}/hls/...` from the object store (through the hot
+//! tier) with what a CDN and a player need: exact content types, strong ETags and `304`,
+//! single byte ranges (`206`/`416`), and `Cache-Control` by what the object is and whether its
+//! video is published. Only well-formed paths under the packaged prefix are ever looked up.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::{HeaderMap, Response, StatusCode, header};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::Delivery;
+use super::hot_tier::CachedObject;
+use super::master::{cap_master, requested_cap};
+use super::policy::{self, CacheTier};
+use crate::db::DbError;
+use crate::storage::StorageError;
+
+/// Response header carrying the video's cache tier.
+pub const CACHE_TIER_HEADER: &str = "x-reel-cache-tier";
+
+/// What the origin knows about a video (cached for a couple of seconds).
+#[derive(Debug, Clone, Copy)]
+pub struct OriginVideo {
+    ready: bool,
+    tier: CacheTier,
+}
+
+/// Why the origin did not serve.
+#[derive(Debug, thiserror::Error)]
+pub enum OriginError {
+    /// Malformed path, unknown video or missing object.
+    #[error("not found")]
+    NotFound,
+    /// The metadata store failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The object store failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// The kinds of object the origin serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Playlist,
+    Init,
+    Segment,
+    Image,
+}
+
+impl Kind {
+    fn of(file: &str) -> Option<Self> {
+        match file.rsplit_once('.')?.1 {
+            "m3u8" => Some(Kind::Playlist),
+            "mp4" => Some(Kind::Init),
+            "m4s" => Some(Kind::Segment),
+            "jpg" => Some(Kind::Image),
+            _ => None,
+        }
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            Kind::Playlist => "application/vnd.apple.mpegurl",
+            Kind::Init => "video/mp4",
+            Kind::Segment => "video/iso.segment",
+            Kind::Image => "image/jpeg",
+        }
+    }
+}
+
+/// Splits a request path into the video id and file name, refusing anything that is not a
+/// plain `packaged/{uuid}/hls/[g{n}/][{rendition}/]{file}` path.
+fn parse_path(path: &str) -> Option<(Uuid, &str)> {
+    let segments: Vec<&str> = path.split('/').collect();
+    let plain = |s: &&str| {
+        !s.is_empty() && !s.starts_with('.') && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._~-".contains(&b))
+    };
+    if !(4..=6).contains(&segments.len()) || !segments.iter().all(plain) {
+        return None;
+    }
+    if segments[0] != "packaged" || segments[2] != "hls" {
+        return None;
+    }
+    let video_id = segments[1].parse().ok()?;
+    Some((video_id, segments.last()?))
+}
+
+fn strong_etag(bytes: &[u8]) -> String {
+    format!("\"{}\"", &hex::encode(Sha256::digest(bytes))[..32])
+}
+
+impl Delivery {
+    /// Serves one origin request (`GET` or `HEAD`; axum strips the body of `HEAD`).
+    pub async fn serve(&self, path: &str, request: &HeaderMap) -> Result<Response<Body>, OriginError> {
+        let (video_id, file) = parse_path(path).ok_or(OriginError::NotFound)?;
+        let kind = Kind::of(file).ok_or(OriginError::NotFound)?;
+        let video = self.origin_video(video_id).await?.ok_or(OriginError::NotFound)?;
+        let object = match requested_cap(file) {
+            Some(cap) => self.capped_master(path, file, cap, video.ready).await?,
+            None => self.object(path, video.ready).await?,
+        };
+        let cache_control = match (video.ready, kind) {
+            (false, _) => "no-store".to_owned(),
+            (true, Kind::Playlist) => format!("public, max-age={}", self.config.playlist_max_age.as_secs()),
+            (true, _) => "public, max-age=31536000, immutable".to_owned(),
+        };
+        Ok(respond(&object, kind, &cache_control, video.tier, request))
+    }
+
+    async fn origin_video(&self, video_id: Uuid) -> Result<Option<OriginVideo>, OriginError> {
+        let lookup = async {
+            let row = self.db.playback_row(video_id).await?;
+            Ok::<_, DbError>(row.map(|row| OriginVideo {
+                ready: row.status == "ready",
+                tier: policy::cache_tier(
+                    row.cache_tier_hint.as_deref(),
+                    row.value_score,
+                    self.config.hot_score,
+                    self.config.warm_score,
+                ),
+            }))
+        };
+        self.states.try_get_with(video_id, lookup).await.map_err(|e| OriginError::Db(clone_db_error(&e)))
+    }
+
+    /// An object, from the hot tier or the store (then kept hot if its video is published).
+    async fn object(&self, key: &str, ready: bool) -> Result<Arc<CachedObject>, OriginError> {
+        if let Some(hit) = self.hot.get(key).await {
+            return Ok(hit);
+        }
+        let fetched = match self.storage.objects().get(&key.into()).await {
+            Ok(result) => result,
+            Err(object_store::Error::NotFound { .. }) => return Err(OriginError::NotFound),
+            Err(other) => return Err(StorageError::from(other).into()),
+        };
+        let bytes = fetched.bytes().await.map_err(StorageError::from)?;
+        let object = Arc::new(CachedObject { etag: strong_etag(&bytes), bytes });
+        if ready {
+            self.hot.insert(key.to_owned(), object.clone()).await;
+        }
+        Ok(object)
+    }
+
+    async fn capped_master(
+        &self,
+        path: &str,
+        file: &str,
+        cap: u32,
+        ready: bool,
+    ) -> Result<Arc<CachedObject>, OriginError> {
+        if let Some(hit) = self.hot.get(path).await {
+            return Ok(hit);
+        }
+        let full_key = format!("{}master.m3u8", path.strip_suffix(file).unwrap_or_default());
+        let full = self.object(&full_key, ready).await?;
+        let text = std::str::from_utf8(&full.bytes).map_err(|_| OriginError::NotFound)?;
+        let capped = Bytes::from(cap_master(text, cap).ok_or(OriginError::NotFound)?);
+        let object = Arc::new(CachedObject { etag: strong_etag(&capped), bytes: capped });
+        if ready {
+            self.hot.insert(path.to_owned(), object.clone()).await;
+        }
+        Ok(object)
+    }
+}
+
+/// `DbError` is not `Clone`; the cache shares one error between waiters, so rebuild it.
+fn clone_db_error(err: &DbError) -> DbError {
+    match err {
+        DbError::Unavailable(_) => DbError::Unavailable(sqlx::Error::PoolTimedOut),
+        other => DbError::Query(sqlx::Error::Protocol(other.to_string())),
+    }
+}
+
+fn respond(
+    object: &CachedObject,
+    kind: Kind,
+    cache_control: &str,
+    tier: CacheTier,
+    request: &HeaderMap,
+) -> Response<Body> {
+    let mut response = Response::builder()
+        .header(header::CONTENT_TYPE, kind.content_type())
+        .header(header::ETAG, &object.etag)
+        .header(header::CACHE_CONTROL, cache_control)
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(CACHE_TIER_HEADER, tier.as_str());
+    if not_modified(request, &object.etag) {
+        return response.status(StatusCode::NOT_MODIFIED).body(Body::empty()).unwrap_or_default();
+    }
+    let len = object.bytes.len() as u64;
+    let range = request.get(header::RANGE).and_then(|v| v.to_str().ok()).map(http_range_header::parse_range_header);
+    let (status, body) = match range {
+        Some(Ok(parsed)) => match parsed.validate(len) {
+            Ok(ranges) if ranges.len() == 1 => {
+                let (start, end) = (*ranges[0].start(), *ranges[0].end());
+                response = response.header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{len}"));
+                (StatusCode::PARTIAL_CONTENT, object.bytes.slice(start as usize..=end as usize))
+            }
+            Ok(_) => (StatusCode::OK, object.bytes.clone()),
+            Err(_) => {
+                response = response.header(header::CONTENT_RANGE, format!("bytes */{len}"));
+                (StatusCode::RANGE_NOT_SATISFIABLE, Bytes::new())
+            }
+        },
+        Some(Err(_)) | None => (StatusCode::OK, object.bytes.clone()),
+    };
+    response.status(status).body(Body::from(body)).unwrap_or_default()
+}
+
+fn not_modified(request: &HeaderMap, etag: &str) -> bool {
+    request
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|tag| tag.trim().trim_start_matches("W/"))
+        .any(|tag| tag == etag || tag == "*")
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn only_plain_packaged_paths_parse() {
+        let id = "01a22870-8813-73dd-b4cc-abd36a3d34eb";
+        assert!(parse_path(&format!("packaged/{id}/hls/master.m3u8")).is_some());
+        assert!(parse_path(&format!("packaged/{id}/hls/720p/seg-00001.m4s")).is_some());
+        assert!(parse_path(&format!("packaged/{id}/hls/g2/720p/init.mp4")).is_some());
+        for bad in [
+            format!("packaged/{id}/hls/../../raw/x/source.mp4"),
+            format!("packaged/{id}/hls/%2e%2e/master.m3u8"),
+            format!("raw/alice/{id}/source.mp4"),
+            format!("packaged/{id}/hls//master.m3u8"),
+            format!("packaged/{id}/hls/.hidden"),
+            "packaged/not-a-uuid/hls/master.m3u8".to_owned(),
+            format!("packaged/{id}/dash/master.m3u8"),
+        ] {
+            assert!(parse_path(&bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn if_none_match_lists_and_weak_tags_match() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"a\", W/\"b\""));
+        assert!(not_modified(&headers, "\"b\""));
+        assert!(!not_modified(&headers, "\"c\""));
+    }
+}

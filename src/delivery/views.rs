@@ -1,0 +1,145 @@
+//! What the playback and feed APIs answer about a video.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::policy::CacheTier;
+
+/// A video as a viewer sees it; `status` tells which fields are present.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum VideoView {
+    /// Playable.
+    Ready(ReadyView),
+    /// Still in the pipeline: a placeholder with polling hints.
+    Processing(ProcessingView),
+    /// The pipeline gave up.
+    Failed(FailedView),
+}
+
+impl VideoView {
+    /// The video's id.
+    pub fn video_id(&self) -> Uuid {
+        match self {
+            VideoView::Ready(v) => v.video_id,
+            VideoView::Processing(v) => v.video_id,
+            VideoView::Failed(v) => v.video_id,
+        }
+    }
+}
+
+/// A ready video.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReadyView {
+    /// Video id.
+    pub video_id: Uuid,
+    /// Owner.
+    pub creator_id: String,
+    /// Upload completion.
+    pub created_at: DateTime<Utc>,
+    /// Publication.
+    pub published_at: Option<DateTime<Utc>>,
+    /// Duration.
+    pub duration_ms: Option<i64>,
+    /// Display width.
+    pub width: Option<i64>,
+    /// Display height.
+    pub height: Option<i64>,
+    /// The multivariant playlist, already capped for this viewer.
+    pub playback_manifest_url: String,
+    /// Poster image.
+    pub thumbnail_url: Option<String>,
+    /// The renditions this viewer may play, lowest first.
+    pub renditions: Vec<RenditionView>,
+    /// Cache and prefetch hints.
+    pub delivery: DeliveryHints,
+}
+
+/// A rendition.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RenditionView {
+    /// Ladder name, e.g. `540p`.
+    pub profile: String,
+    /// Pixel width.
+    pub width: i64,
+    /// Pixel height.
+    pub height: i64,
+    /// Measured peak bitrate.
+    pub bitrate_kbps: i64,
+    /// RFC 6381 codecs.
+    pub codecs: String,
+}
+
+/// Delivery hints of a ready video.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DeliveryHints {
+    /// Where caches should keep it.
+    pub cache_tier_hint: CacheTier,
+    /// Higher is warmed first.
+    pub prefetch_priority: i64,
+    /// The viewer's ceiling (short side).
+    pub max_short_side: u32,
+}
+
+/// A processing video (a placeholder cell).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ProcessingView {
+    /// Video id.
+    pub video_id: Uuid,
+    /// Owner.
+    pub creator_id: String,
+    /// Upload completion.
+    pub created_at: DateTime<Utc>,
+    /// Current stage (`probe`, `transcode`, `publish_ready`).
+    pub stage: Option<String>,
+    /// Time in the pipeline so far.
+    pub elapsed_ms: i64,
+    /// When to ask again.
+    pub poll_after_ms: u64,
+    /// Poster, once the probe wrote it.
+    pub thumbnail_url: Option<String>,
+}
+
+/// A failed video.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FailedView {
+    /// Video id.
+    pub video_id: Uuid,
+    /// Owner.
+    pub creator_id: String,
+    /// Upload completion.
+    pub created_at: DateTime<Utc>,
+    /// Why.
+    pub failed_reason: Option<String>,
+    /// Whether a reprocess may help.
+    pub retryable: Option<bool>,
+}
+
+/// URLs a client should warm for an upcoming video: master, start rendition's init segment and
+/// first segment, nothing more (seed §3.5).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PrefetchHint {
+    /// Video id.
+    pub video_id: Uuid,
+    /// The capped master.
+    pub manifest_url: String,
+    /// The start rendition's init segment.
+    pub init_url: String,
+    /// The start rendition's first media segment.
+    pub first_segment_url: String,
+}
+
+/// A feed page.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FeedPage {
+    /// Newest first.
+    pub items: Vec<VideoView>,
+    /// Pass as `cursor` for the next page; null at the end.
+    pub next_cursor: Option<String>,
+    /// Upcoming videos a client may prefetch.
+    pub prefetch_cap: u32,
+    /// At most `prefetch_cap` hints, for the ready items following the first one.
+    pub prefetch: Vec<PrefetchHint>,
+}
