@@ -30,8 +30,9 @@ export function recordNetwork(context) {
 
   return {
     all: () => requests,
-    /** Requests for packaged media (`/origin/packaged/{video}/hls/...`). */
-    origin: () => requests.filter((entry) => entry.videoId !== null),
+    /** Requests for packaged HLS media (`/origin/packaged/{video}/hls/...`); posters are images, not prefetch. */
+    origin: () => requests.filter((entry) => entry.videoId !== null && !entry.path.endsWith('.jpg')),
+    posters: () => requests.filter((entry) => entry.videoId !== null && entry.path.endsWith('.jpg')),
     maxPutsInFlight: () => maxPutsInFlight,
   };
 }
