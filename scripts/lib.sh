@@ -15,3 +15,20 @@ ensure_ffmpeg() {
   if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then apt_install ffmpeg; fi
   ffmpeg -hide_banner -version | head -1
 }
+
+# Node.js >= 20 and npm for the web app, installed with apt when missing. Debian 12 and
+# Ubuntu 24.04 ship Node 18: there, add NodeSource (or use nvm) first.
+ensure_node() {
+  if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
+    apt_install nodejs
+    command -v npm >/dev/null || apt_install npm
+  fi
+  node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' ||
+    die "the web app needs Node.js >= 20, found $(node --version): install it from NodeSource or with nvm"
+}
+
+# Builds the web app into web/dist from its lockfile.
+build_web() {
+  ensure_node
+  (cd web && npm ci --no-audit --no-fund && npm run build)
+}

@@ -8,12 +8,8 @@ cd "$(dirname "$0")/.."
 
 say "media tools"
 ensure_ffmpeg
-# --- web app (web/dist, served by reel at /) ---
-say "web app"
-command -v npm >/dev/null || die "the web app needs Node.js 20 and npm (Debian's nodejs is too old: use NodeSource or nvm)"
-node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || die "the web app needs Node.js >= 20, found $(node --version)"
-(cd web && npm ci --no-audit --no-fund && npm run build)
-# --- end web app ---
+say "web app (served by reel at /)"
+build_web
 
 say "building and starting reel"
 exec cargo run --release --locked -- serve "$@"

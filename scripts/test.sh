@@ -84,11 +84,7 @@ cargo clippy --locked --all-targets -- -D warnings
 say "tests"
 cargo test --locked --all-targets "$@"
 
-# --- web app: build, then end-to-end tests in headless Chromium against a real reel ---
 say "web app build"
-command -v npm >/dev/null || die "the web app needs Node.js 20 and npm (Debian's nodejs is too old: use NodeSource or nvm)"
-node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || die "the web app needs Node.js >= 20, found $(node --version)"
-(cd web && npm ci --no-audit --no-fund && npm run build)
+build_web
 say "web end-to-end tests (headless Chromium)"
 (cd web && npm test)
-# --- end web app ---
