@@ -82,7 +82,7 @@ cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
 
 say "tests"
-cargo test --locked --all-targets "$@"
+cargo test --locked --lib --bins --tests "$@"
 
 say "web app build"
 build_web

@@ -206,3 +206,15 @@ async fn caps_serve_a_distinct_master_without_the_higher_rungs(backend: Backend)
         error_code(app.http.put(&policy_url).bearer_auth(&admin).json(&bad).send().await.expect("request")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manifest_urls_point_at_the_cdn_when_one_is_configured() {
+    let app = crate::helpers::spawn_app_with(Backend::SqliteFs, |config| {
+        config.delivery.public_base_url = Some("https://cdn.example/reel/".into());
+    })
+    .await;
+    let video_id = app.ready_video(&token("cdn_creator"), 180, 320).await;
+    let (_, _, body) = app.get_json(&token("viewer"), &format!("/v1/videos/{video_id}")).await;
+    assert_eq!(body["playback_manifest_url"], format!("https://cdn.example/reel/packaged/{video_id}/hls/master.m3u8"));
+    assert_eq!(body["thumbnail_url"], format!("https://cdn.example/reel/packaged/{video_id}/hls/poster.jpg"));
+}
