@@ -129,7 +129,8 @@ upload_id=$(jq -r .upload_id <<<"$session")
 part_size=$(jq -r .part_size <<<"$session")
 while read -r number url; do
   # Part n is bytes [(n-1)*part_size, n*part_size) of the file.
-  tail -c +$(((number - 1) * part_size + 1)) "$tmp/clip.mp4" | head -c "$part_size" >"$tmp/part"
+  dd if="$tmp/clip.mp4" of="$tmp/part" iflag=skip_bytes,count_bytes status=none \
+    skip=$(((number - 1) * part_size)) count="$part_size"
   curl -fsS -o /dev/null "${auth[@]}" -T "$tmp/part" "$url"
 done < <(jq -r '.parts[] | "\(.part_number) \(.url)"' <<<"$session")
 video_id=$(curl -fsS "${auth[@]}" -X POST "$reel/v1/videos/uploads/$upload_id/complete" | jq -r .video_id)
