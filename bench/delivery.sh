@@ -59,16 +59,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-  local port=$1
-  while ! port_free "$port"; do port=$((port + 1)); done
-  echo "$port"
-}
-wait_for_port() {
-  for _ in $(seq 1 100); do port_free "$1" || return 0; sleep 0.1; done
-  die "$2 did not start listening on port $1"
-}
 # A taskset CPU list: the given one, or every CPU when it is empty (unpinned).
 cpus_or_all() { echo "${1:-0-$(($(nproc) - 1))}"; }
 # Number of CPUs in a taskset list such as "0", "0,2" or "0-3".

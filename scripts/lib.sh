@@ -4,6 +4,18 @@ say() { printf '\n== %s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 as_root() { [ "$(id -u)" -eq 0 ]; }
 
+# Loopback ports: whether one is free, the first free one from $1, and waiting for a server.
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() {
+  local port=$1
+  while ! port_free "$port"; do port=$((port + 1)); done
+  echo "$port"
+}
+wait_for_port() {
+  for _ in $(seq 1 100); do port_free "$1" || return 0; sleep 0.1; done
+  die "$2 did not start listening on port $1"
+}
+
 # Installs Debian packages, or explains how when not root.
 apt_install() {
   as_root || die "missing $*: install it (sudo apt-get install $*) or run this script as root"

@@ -22,16 +22,6 @@ trap cleanup EXIT
 
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-  local port=$1
-  while ! port_free "$port"; do port=$((port + 1)); done
-  echo "$port"
-}
-wait_for_port() {
-  for _ in $(seq 1 100); do port_free "$1" || return 0; sleep 0.1; done
-  die "$2 did not start listening on port $1"
-}
 
 say "media tools"
 ensure_ffmpeg
