@@ -288,3 +288,25 @@ async fn a_refusal_is_final_and_shows_the_server_message() {
     assert!(stderr.contains("server answered 401"), "stderr:\n{stderr}");
     assert!(!stderr.contains("retry"), "a 4xx is not retried:\n{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_library_puts_parts_straight_to_the_bucket_when_the_server_presigns_them() {
+    let app = spawn_app_with(Backend::PostgresS3, |config| {
+        if let Some(s3) = config.storage.s3.as_mut() {
+            s3.direct_uploads = true;
+        }
+    })
+    .await;
+    let data = fake_mp4(2 * 5 * MIB + 4321);
+    let work = Workspace::with("clip.mp4", &data);
+    let client = ReelClient::new(&app.base, Some(token("dora"))).expect("client");
+    let uploader = Uploader::new(client, StateStore::new(work.state_dir()), UploadOptions::default());
+
+    let outcome = uploader.upload(&work.file, &CancellationToken::new()).await.expect("upload succeeds");
+
+    let shown: Value = app.get_upload(&token("dora"), &outcome.upload_id).await.json().await.expect("json");
+    let etags: Vec<&str> =
+        shown["received_parts"].as_array().expect("parts").iter().filter_map(|p| p["etag"].as_str()).collect();
+    assert_eq!(etags.len(), 3, "every part was registered with the bucket's ETag");
+    assert_eq!(sha256_hex(&source(&app, &outcome.video_id).await), sha256_hex(&data));
+}
