@@ -380,23 +380,21 @@ impl Ingest {
     /// Aborts an open upload and frees its staged data. Aborting twice is fine; aborting a
     /// completed upload is a conflict.
     pub async fn abort(&self, session: &UploadSession, now: DateTime<Utc>) -> Result<(), IngestError> {
-        match session.status {
-            UploadStatus::Aborted | UploadStatus::Expired => return Ok(()),
-            UploadStatus::Completed => {
-                return Err(IngestError::NotOpen { status: session.status });
-            }
-            UploadStatus::Created | UploadStatus::Uploading => {}
+        if session.status.accepts_parts() && self.db.close_upload(session.id, UploadStatus::Aborted, now).await? {
+            self.storage.discard_staging(session).await?;
+            self.db.mark_staging_cleared(session.id, now).await?;
+            tracing::info!(upload_id = %session.id, "upload aborted");
+            return Ok(());
         }
-        if !self.db.close_upload(session.id, UploadStatus::Aborted, now).await? {
-            return self
-                .already_closed(session.id)
-                .await
-                .and(Err(IngestError::NotOpen { status: UploadStatus::Completed }));
+        let status = if session.status.accepts_parts() {
+            self.db.get_upload(session.id).await?.map_or(UploadStatus::Aborted, |closed| closed.status)
+        } else {
+            session.status
+        };
+        match status {
+            UploadStatus::Completed => Err(IngestError::NotOpen { status }),
+            _ => Ok(()),
         }
-        self.storage.discard_staging(session).await?;
-        self.db.mark_staging_cleared(session.id, now).await?;
-        tracing::info!(upload_id = %session.id, "upload aborted");
-        Ok(())
     }
 
     async fn clear_staging(&self, session: &UploadSession, now: DateTime<Utc>) {

@@ -23,6 +23,7 @@ on_both_backends!(
     expired_sessions_are_swept_from_the_store,
     whole_file_checksum_is_verified,
     create_validates_its_input,
+    an_abort_that_loses_a_race_answers_like_the_winner,
 );
 
 async fn full_upload_stores_a_byte_identical_source(backend: Backend) {
@@ -348,4 +349,27 @@ async fn create_validates_its_input(backend: Backend) {
         .expect("request");
     let (status, error) = error_code(response).await;
     assert_eq!((status, error["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_json")));
+}
+
+async fn an_abort_that_loses_a_race_answers_like_the_winner(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let lou = token("lou");
+    let data = fake_mp4(MIB);
+    let caller = reel::auth::Authenticator::new(crate::helpers::JWT_SECRET.as_bytes()).verify(&lou).expect("token");
+    for finish_first in ["abort", "complete"] {
+        let session = app.start_upload(&lou, &data, None).await;
+        let id = session["upload_id"].as_str().expect("id");
+        assert_eq!(app.send_part(&lou, &session["parts"][0], data.clone(), &[]).await.status(), StatusCode::OK);
+        let stale = app.state.ingest.session_for(&caller, id.parse().expect("uuid")).await.expect("session");
+        let winner = if finish_first == "abort" { app.abort(&lou, id).await } else { app.complete(&lou, id).await };
+        assert!(winner.status().is_success());
+        let late = app.state.ingest.abort(&stale, Utc::now()).await;
+        match finish_first {
+            "abort" => assert!(late.is_ok(), "aborting an aborted upload is fine: {late:?}"),
+            _ => assert!(
+                matches!(late, Err(reel::ingest::IngestError::NotOpen { .. })),
+                "a completed upload stays completed: {late:?}"
+            ),
+        }
+    }
 }
