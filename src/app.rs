@@ -3,7 +3,6 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use axum::extract::FromRef;
 use tokio::net::TcpListener;
@@ -11,11 +10,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::Authenticator;
-use crate::config::{Config, MediaConfig};
+use crate::config::Config;
 use crate::db::{Db, DbOptions};
 use crate::delivery::Delivery;
 use crate::ingest::{Ingest, sweeper};
-use crate::pipeline::media::Tools;
 use crate::pipeline::{Pipeline, worker};
 use crate::storage::Storage;
 
@@ -34,8 +32,6 @@ pub struct AppState {
     pub delivery: Delivery,
     /// Token verifier.
     pub auth: Authenticator,
-    /// Media tool paths (for readiness).
-    pub media: Arc<MediaConfig>,
 }
 
 impl FromRef<AppState> for Authenticator {
@@ -66,9 +62,9 @@ pub async fn state(config: &Config, public_url: String) -> anyhow::Result<AppSta
     let delivery =
         Delivery::new(db.clone(), storage.clone(), config.delivery.clone(), config.pipeline.score, &public_url);
     let ingest = Ingest::new(db.clone(), storage.clone(), config.uploads.clone(), public_url);
-    let tools = Tools { ffmpeg: config.media.ffmpeg.clone(), ffprobe: config.media.ffprobe.clone() };
-    let pipeline = Pipeline::new(db.clone(), storage.clone(), config.pipeline.clone(), tools, worker_id());
-    Ok(AppState { db, storage, ingest, pipeline, delivery, auth, media: Arc::new(config.media.clone()) })
+    let pipeline =
+        Pipeline::new(db.clone(), storage.clone(), config.pipeline.clone(), config.media.clone(), worker_id());
+    Ok(AppState { db, storage, ingest, pipeline, delivery, auth })
 }
 
 /// Names this process in job leases: host, pid and a random suffix.

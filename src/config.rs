@@ -10,7 +10,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-use crate::pipeline::media::LadderConfig;
+use crate::pipeline::media::{LadderConfig, Tools};
 use crate::pipeline::score::ScoreWeights;
 
 /// A secret value: never printed by `Debug` or by `reel config`.
@@ -56,8 +56,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Upload sessions.
     pub uploads: UploadsConfig,
-    /// External media tools.
-    pub media: MediaConfig,
+    /// External media tools (`[media] ffmpeg`, `ffprobe`: `REEL_MEDIA__FFMPEG`, …).
+    pub media: Tools,
     /// Processing pipeline.
     pub pipeline: PipelineConfig,
     /// Playback, feed, policy and origin.
@@ -218,22 +218,6 @@ impl Default for UploadsConfig {
             session_ttl: Duration::from_secs(24 * 3600),
             sweep_interval: Duration::from_secs(60),
         }
-    }
-}
-
-/// `[media]`
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct MediaConfig {
-    /// ffmpeg binary. `REEL_MEDIA__FFMPEG`.
-    pub ffmpeg: PathBuf,
-    /// ffprobe binary. `REEL_MEDIA__FFPROBE`.
-    pub ffprobe: PathBuf,
-}
-
-impl Default for MediaConfig {
-    fn default() -> Self {
-        MediaConfig { ffmpeg: PathBuf::from("ffmpeg"), ffprobe: PathBuf::from("ffprobe") }
     }
 }
 

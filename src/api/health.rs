@@ -38,8 +38,8 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
     let (db, storage, ffmpeg, ffprobe) = tokio::join!(
         state.db.ping(),
         state.storage.ping(),
-        tool_runs(&state.media.ffmpeg),
-        tool_runs(&state.media.ffprobe),
+        tool_runs(&state.pipeline.tools().ffmpeg),
+        tool_runs(&state.pipeline.tools().ffprobe),
     );
     let mut checks = BTreeMap::new();
     checks.insert("database", db.map_err(|e| e.to_string()));

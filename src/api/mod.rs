@@ -51,6 +51,11 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .with_state(state)
 }
 
+/// The id in a path: anything that is not a UUID names nothing, so it is a 404 like an unknown id.
+fn path_id(raw: &str, what: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::parse_str(raw).map_err(|_| ApiError::not_found(what))
+}
+
 fn documented_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::healthz))

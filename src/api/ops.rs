@@ -132,7 +132,7 @@ pub async fn reprocess(
     admin: Admin,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Reprocessed>), ApiError> {
-    let video_id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found("video"))?;
+    let video_id = super::path_id(&id, "video")?;
     let video = state.db.get_video(video_id).await?.ok_or_else(|| ApiError::not_found("video"))?;
     match state.pipeline.reprocess(video_id, Utc::now()).await? {
         Some(generation) => {
@@ -178,7 +178,7 @@ pub async fn video_policy(
     admin: Admin,
     Path(id): Path<String>,
 ) -> Result<Json<VideoPolicy>, ApiError> {
-    let video_id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found("video"))?;
+    let video_id = super::path_id(&id, "video")?;
     let row = state.db.playback_row(video_id).await?.ok_or_else(|| ApiError::not_found("video"))?;
     Ok(Json(VideoPolicy {
         max_bitrate_kbps: row.max_bitrate_kbps,
@@ -196,7 +196,7 @@ pub async fn set_video_policy(
     Path(id): Path<String>,
     ApiJson(policy): ApiJson<VideoPolicy>,
 ) -> Result<Json<VideoPolicy>, ApiError> {
-    let video_id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found("video"))?;
+    let video_id = super::path_id(&id, "video")?;
     state.db.get_video(video_id).await?.ok_or_else(|| ApiError::not_found("video"))?;
     if policy.max_bitrate_kbps.is_some_and(|kbps| kbps <= 0) {
         return Err(ApiError::bad_request("invalid_policy", "max_bitrate_kbps must be positive"));

@@ -64,10 +64,6 @@ impl UploadView {
     }
 }
 
-fn upload_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::not_found("upload"))
-}
-
 /// `POST /v1/videos/uploads`: opens a session and answers the part plan.
 #[utoipa::path(post, path = "/v1/videos/uploads", tag = "uploads", request_body = CreateUpload, responses((status = 201, body = UploadView), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "missing or invalid token", body = ErrorBody)), security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(user = %user.id), err(Debug))]
@@ -89,7 +85,7 @@ pub async fn show(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<UploadView>, ApiError> {
-    let session = state.ingest.session_for(&user, upload_id(&id)?).await?;
+    let session = state.ingest.session_for(&user, super::path_id(&id, "upload")?).await?;
     let received = state.ingest.parts(&session).await?;
     let missing = (1..=session.part_count).filter(|n| !received.iter().any(|p| p.part_number == *n));
     let targets = if session.status.accepts_parts() { state.ingest.targets(&session, missing)? } else { Vec::new() };
@@ -115,7 +111,7 @@ pub async fn put_part(
     body: Body,
 ) -> Result<Json<PartReceipt>, ApiError> {
     let prepared = async {
-        let session = state.ingest.session_for(&user, upload_id(&id)?).await?;
+        let session = state.ingest.session_for(&user, super::path_id(&id, "upload")?).await?;
         let part_number: u32 =
             part.parse().map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "part_not_found", "no such part"))?;
         let expected = state.ingest.prepare_part(&session, part_number, &declaration(&headers)?, Utc::now())?;
@@ -200,7 +196,7 @@ pub async fn register_parts(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<RegisterParts>,
 ) -> Result<Json<RegisteredParts>, ApiError> {
-    let session = state.ingest.session_for(&user, upload_id(&id)?).await?;
+    let session = state.ingest.session_for(&user, super::path_id(&id, "upload")?).await?;
     let parts = state.ingest.register_parts(&session, body.parts, Utc::now()).await?;
     Ok(Json(RegisteredParts { parts }))
 }
@@ -220,7 +216,7 @@ pub async fn complete(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Completed>), ApiError> {
-    let session = state.ingest.session_for(&user, upload_id(&id)?).await?;
+    let session = state.ingest.session_for(&user, super::path_id(&id, "upload")?).await?;
     let video_id = state.ingest.complete(&session, Utc::now()).await?;
     let status = match state.db.get_video(video_id).await? {
         Some(video) => video.status.as_str(),
@@ -237,7 +233,7 @@ pub async fn abort(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let session = state.ingest.session_for(&user, upload_id(&id)?).await?;
+    let session = state.ingest.session_for(&user, super::path_id(&id, "upload")?).await?;
     state.ingest.abort(&session, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

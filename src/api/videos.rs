@@ -5,7 +5,6 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, header};
 use serde::Deserialize;
-use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::auth::AuthUser;
@@ -17,7 +16,7 @@ use crate::error::{ApiError, ErrorBody};
 #[utoipa::path(get, path = "/v1/videos/{id}", tag = "playback", params(("id" = String, Path, description = "video id")), responses((status = 200, body = VideoView), (status = 401, description = "missing or invalid token", body = ErrorBody), (status = 404, description = "unknown, or not visible to the caller", body = ErrorBody)), security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(user = %user.id), err(Debug))]
 pub async fn show(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let video_id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found("video"))?;
+    let video_id = super::path_id(&id, "video")?;
     let view = state.delivery.video(&user, video_id).await?.ok_or_else(|| ApiError::not_found("video"))?;
     let retry_after = match &view {
         VideoView::Processing(p) => Some(p.poll_after_ms.div_ceil(1000).max(1)),

@@ -126,6 +126,11 @@ impl Pipeline {
         Pipeline { db, storage, config: Arc::new(config), tools: Arc::new(tools), worker_id }
     }
 
+    /// The ffmpeg and ffprobe it runs.
+    pub fn tools(&self) -> &Tools {
+        &self.tools
+    }
+
     /// The configuration.
     pub fn config(&self) -> &PipelineConfig {
         &self.config

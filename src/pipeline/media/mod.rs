@@ -34,8 +34,9 @@ pub use poster::poster;
 pub use probe::{Container, MediaLimits, ProbedMedia, SourceColor, probe};
 pub use transcode::transcode;
 
-/// Where the ffmpeg and ffprobe binaries are.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the ffmpeg and ffprobe binaries are (the `[media]` configuration section).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Tools {
     /// The ffmpeg binary.
     pub ffmpeg: PathBuf,
