@@ -396,6 +396,13 @@ impl TestApp {
 
 /// Pipeline helpers.
 impl TestApp {
+    /// GETs `path` with `token`: status, headers and the JSON body (null when not JSON).
+    pub async fn get_json(&self, token: &str, path: &str) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let response = self.http.get(self.url(path)).bearer_auth(token).send().await.expect("request");
+        let (status, headers) = (response.status(), response.headers().clone());
+        (status, headers, response.json().await.unwrap_or(Value::Null))
+    }
+
     /// Relays and runs every runnable job in this process.
     pub async fn drain(&self) -> Vec<reel::pipeline::JobReport> {
         self.state.pipeline.drain().await.expect("pipeline drains")

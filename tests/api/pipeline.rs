@@ -265,16 +265,7 @@ async fn reprocess_publishes_a_new_generation_beside_the_old(backend: Backend) {
         !added.is_empty() && added.iter().all(|k| k.starts_with(&format!("{root}/g2/"))),
         "new outputs only under g2/"
     );
-    let ops: Value = app
-        .http
-        .get(app.url("/v1/ops/videos?status=processing"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let (_, _, ops) = app.get_json(&admin, "/v1/ops/videos?status=processing").await;
     assert_eq!(ops["videos"], json!([]));
 }
 
@@ -293,16 +284,7 @@ async fn transient_failures_retry_then_fail_as_retryable(backend: Backend) {
     assert!(reason.starts_with("probe failed after 3 attempts: object store"), "{reason}");
 
     let admin = token_with("ops", Role::Admin, None);
-    let failed: Value = app
-        .http
-        .get(app.url("/v1/ops/videos?status=failed"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let (_, _, failed) = app.get_json(&admin, "/v1/ops/videos?status=failed").await;
     let row = &failed["videos"][0];
     assert_eq!(row["video_id"], video_id.as_str());
     assert_eq!(

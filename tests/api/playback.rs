@@ -17,12 +17,6 @@ on_both_backends!(
 );
 
 impl TestApp {
-    async fn get_json(&self, token: &str, path: &str) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-        let response = self.http.get(self.url(path)).bearer_auth(token).send().await.expect("request");
-        let (status, headers) = (response.status(), response.headers().clone());
-        (status, headers, response.json().await.unwrap_or(Value::Null))
-    }
-
     async fn ready_video(&self, token: &str, width: u32, height: u32) -> String {
         let (_, video_id) = self.upload(token, &portrait_clip(width, height, 1)).await;
         self.drain().await;
