@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use reel::pipeline::media::{LadderConfig, MediaLimits, ProbedMedia, Rung, Tools, plan_ladder, probe, transcode};
+use reel::media::{LadderConfig, MediaLimits, ProbedMedia, Rung, Tools, plan_ladder, probe, transcode};
 
 type Res<T> = Result<T, Box<dyn Error>>;
 

@@ -4,41 +4,18 @@
 use std::future::Future;
 use std::net::SocketAddr;
 
-use axum::extract::FromRef;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::auth::Authenticator;
+use crate::api::auth::Authenticator;
+use crate::api::state::AppState;
 use crate::config::Config;
 use crate::db::{Db, DbOptions};
 use crate::delivery::Delivery;
 use crate::ingest::{Ingest, sweeper};
 use crate::pipeline::{Pipeline, worker};
 use crate::storage::Storage;
-
-/// State shared by every handler.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    /// Metadata store.
-    pub db: Db,
-    /// Object store.
-    pub storage: Storage,
-    /// Upload service.
-    pub ingest: Ingest,
-    /// Processing pipeline.
-    pub pipeline: Pipeline,
-    /// Playback, feed and origin.
-    pub delivery: Delivery,
-    /// Token verifier.
-    pub auth: Authenticator,
-}
-
-impl FromRef<AppState> for Authenticator {
-    fn from_ref(state: &AppState) -> Self {
-        state.auth.clone()
-    }
-}
 
 /// Opens the database (and migrates it) and the object store.
 pub async fn open_backends(config: &Config) -> anyhow::Result<(Db, Storage)> {

@@ -8,11 +8,12 @@ use clap::{Args, Parser, Subcommand};
 use figment::Figment;
 use figment::providers::Serialized;
 
+use crate::api::auth::{Authenticator, Claims};
 use crate::app::{self, Application};
-use crate::auth::{Authenticator, Claims, Role, UserId};
 use crate::client::ReelClient;
 use crate::client::commands::{self, UploadCommand};
 use crate::config::{Config, StorageBackend};
+use crate::model::{Role, UserId};
 use crate::telemetry;
 
 /// reel: video ingest and delivery.

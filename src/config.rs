@@ -10,8 +10,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-use crate::pipeline::media::{LadderConfig, Tools};
-use crate::pipeline::score::ScoreWeights;
+use crate::media::{LadderConfig, Tools};
+use crate::model::score::ScoreWeights;
 
 /// A secret value: never printed by `Debug` or by `reel config`.
 #[derive(Clone, Deserialize)]

@@ -24,15 +24,14 @@
 
 pub mod api;
 pub mod app;
-pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod config;
 pub mod db;
 pub mod delivery;
-pub mod error;
 pub mod ingest;
+pub mod media;
+pub mod model;
 pub mod pipeline;
 pub mod storage;
 pub mod telemetry;
-pub mod video;

@@ -10,7 +10,7 @@ use http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
+use crate::api::state::AppState;
 
 /// Liveness answer.
 #[derive(Debug, Serialize, ToSchema)]

@@ -4,7 +4,7 @@ use axum::extract::FromRequest;
 use axum::extract::rejection::JsonRejection;
 use http::StatusCode;
 
-use crate::error::ApiError;
+use crate::api::error::ApiError;
 
 /// `axum::Json`, answering malformed bodies with a structured 400 (415 for a wrong content
 /// type), whether the JSON is broken or merely of the wrong shape.

@@ -4,6 +4,8 @@
 //! so `/openapi.json` cannot drift from what is served. The origin's wildcard route is the one
 //! registered by hand, and it is documented by hand in [`openapi`].
 
+pub mod auth;
+pub mod error;
 mod health;
 mod json;
 mod metrics;
@@ -11,6 +13,7 @@ mod openapi;
 mod ops;
 mod origin;
 mod playback;
+pub mod state;
 mod uploads;
 mod videos;
 
@@ -33,9 +36,9 @@ use utoipa_axum::routes;
 
 pub use uploads::SHA256_HEADER;
 
-use crate::app::AppState;
+use crate::api::error::ApiError;
 use crate::config::Config;
-use crate::error::ApiError;
+use state::AppState;
 
 /// Every route reel serves, with its OpenAPI document.
 pub fn router(state: AppState, config: &Config) -> Router {

@@ -11,12 +11,12 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::json::ApiJson;
-use crate::app::AppState;
-use crate::auth::{AuthUser, UserId};
+use crate::api::error::{ApiError, ErrorBody};
+use crate::api::state::AppState;
 use crate::db::VideoPolicy;
 use crate::delivery::policy::{CacheTier, Defaults};
-use crate::error::{ApiError, ErrorBody};
-use crate::video::VideoStatus;
+use crate::model::VideoStatus;
+use crate::model::{AuthUser, UserId};
 
 /// An authenticated caller with the admin role; anyone else gets 403.
 #[derive(Debug)]

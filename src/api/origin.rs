@@ -5,9 +5,9 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use http::{HeaderMap, Response};
 
-use crate::app::AppState;
+use crate::api::error::ApiError;
+use crate::api::state::AppState;
 use crate::delivery::origin::OriginError;
-use crate::error::ApiError;
 
 /// `GET|HEAD /origin/{*path}`.
 pub async fn serve(

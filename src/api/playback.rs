@@ -6,10 +6,10 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 
 use super::json::ApiJson;
-use crate::app::AppState;
-use crate::auth::AuthUser;
+use crate::api::error::{ApiError, ErrorBody};
+use crate::api::state::AppState;
 use crate::delivery::beacon::{BeaconBatch, BeaconError, BeaconReceipt};
-use crate::error::{ApiError, ErrorBody};
+use crate::model::AuthUser;
 
 /// `POST /v1/playback/events`: a batch of startup, rebuffer, progress, completion and support
 /// events. Unknown videos are ignored (and counted); too many events per viewer get 429.

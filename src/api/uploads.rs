@@ -15,12 +15,12 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::json::ApiJson;
-use crate::app::AppState;
-use crate::auth::AuthUser;
-use crate::error::{ApiError, ErrorBody};
-use crate::ingest::model::{StoredPart, UploadSession, UploadStatus};
+use crate::api::error::{ApiError, ErrorBody};
+use crate::api::state::AppState;
 use crate::ingest::plan::CreateUpload;
 use crate::ingest::{PartDeclaration, PartTarget, RegisterPart};
+use crate::model::AuthUser;
+use crate::model::{StoredPart, UploadSession, UploadStatus};
 
 /// Header carrying a part's SHA-256 (hex or base64).
 pub const SHA256_HEADER: &str = "x-reel-checksum-sha256";

@@ -6,10 +6,10 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, header};
 use serde::Deserialize;
 
-use crate::app::AppState;
-use crate::auth::AuthUser;
+use crate::api::error::{ApiError, ErrorBody};
+use crate::api::state::AppState;
 use crate::delivery::views::{FeedPage, VideoView};
-use crate::error::{ApiError, ErrorBody};
+use crate::model::AuthUser;
 
 /// `GET /v1/videos/{id}`: the canonical playback status. Ready videos are visible to every
 /// signed-in viewer; processing and failed ones only to their creator and admins.

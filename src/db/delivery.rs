@@ -7,8 +7,8 @@ use uuid::Uuid;
 
 use super::uploads::parse_uuid;
 use super::{Db, DbError, RenditionRow, with_pool};
-use crate::auth::UserId;
-use crate::video::VideoStatus;
+use crate::model::UserId;
+use crate::model::VideoStatus;
 
 /// A video's row as playback needs it.
 #[derive(Debug, Clone, FromRow)]

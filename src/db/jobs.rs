@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::uploads::{corrupt, parse_uuid};
 use super::{Db, DbError, with_pool};
-use crate::pipeline::job::{Job, NewJob, Stage};
+use crate::model::{Job, NewJob, Stage};
 
 #[derive(FromRow)]
 struct JobRow {

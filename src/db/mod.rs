@@ -19,7 +19,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{PgPool, SqlitePool};
 
 pub use delivery::{EngagementDelta, OpsVideoRow, PlaybackRow, StoredDefaults, VideoPolicy};
-pub use outbox::{OutboxEvent, StoredEvent};
+pub use outbox::StoredEvent;
 pub use uploads::NewUploadSession;
 pub use videos::{Failure, NewRendition, NewVideo, ProbeFacts, RenditionRow};
 

@@ -8,22 +8,7 @@ use uuid::Uuid;
 use super::jobs::bind_new_job;
 use super::uploads::parse_uuid;
 use super::{Db, DbError, with_pool};
-use crate::pipeline::job::NewJob;
-
-/// An event to publish, e.g. `video_upload_completed`.
-#[derive(Debug, Clone)]
-pub struct OutboxEvent {
-    /// Event id (UUIDv7, so ids sort by creation).
-    pub id: Uuid,
-    /// Event type.
-    pub event_type: &'static str,
-    /// The entity it is about (a video id).
-    pub aggregate_id: String,
-    /// JSON payload.
-    pub payload: Value,
-    /// When it happened.
-    pub created_at: DateTime<Utc>,
-}
+use crate::model::{EventType, NewJob, OutboxEvent};
 
 pub(super) const INSERT_EVENT: &str = "INSERT INTO outbox_events (id, event_type, aggregate_id, payload, created_at) \
     VALUES ($1, $2, $3, $4, $5)";
@@ -33,7 +18,7 @@ macro_rules! bind_event {
     ($event:expr) => {
         sqlx::query($crate::db::outbox::INSERT_EVENT)
             .bind($event.id.to_string())
-            .bind($event.event_type)
+            .bind($event.event_type.as_str())
             .bind(&$event.aggregate_id)
             .bind($event.payload.to_string())
             .bind($event.created_at)
@@ -70,11 +55,11 @@ impl Db {
     }
 
     /// Unrelayed events of one type, oldest first.
-    pub async fn pending_events(&self, event_type: &str, limit: i64) -> Result<Vec<StoredEvent>, DbError> {
+    pub async fn pending_events(&self, event_type: EventType, limit: i64) -> Result<Vec<StoredEvent>, DbError> {
         let sql = "SELECT id, event_type, aggregate_id, payload FROM outbox_events \
                    WHERE event_type = $1 AND published_at IS NULL ORDER BY id LIMIT $2";
         let rows: Vec<EventRow> =
-            with_pool!(self, pool => sqlx::query_as(sql).bind(event_type).bind(limit).fetch_all(pool).await?);
+            with_pool!(self, pool => sqlx::query_as(sql).bind(event_type.as_str()).bind(limit).fetch_all(pool).await?);
         rows.into_iter().map(StoredEvent::try_from).collect()
     }
 

@@ -4,9 +4,9 @@ use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 use uuid::Uuid;
 
-use super::{Db, DbError, NewVideo, OutboxEvent, with_pool};
-use crate::auth::UserId;
-use crate::ingest::model::{StoredPart, UploadSession, UploadStatus};
+use super::{Db, DbError, NewVideo, with_pool};
+use crate::model::UserId;
+use crate::model::{OutboxEvent, StoredPart, UploadSession, UploadStatus};
 
 /// A session to insert.
 #[derive(Debug)]

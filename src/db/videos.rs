@@ -7,11 +7,11 @@ use uuid::Uuid;
 use super::jobs::bind_new_job;
 use super::outbox::bind_event;
 use super::uploads::{corrupt, parse_user, parse_uuid};
-use super::{Db, DbError, OutboxEvent, with_pool};
-use crate::auth::UserId;
-use crate::pipeline::job::{Job, NewJob};
-use crate::pipeline::score::ScoreInputs;
-use crate::video::{Video, VideoStatus};
+use super::{Db, DbError, with_pool};
+use crate::model::UserId;
+use crate::model::score::ScoreInputs;
+use crate::model::{Job, NewJob, OutboxEvent};
+use crate::model::{Video, VideoStatus};
 
 /// A video row created at upload completion, in status `processing`.
 #[derive(Debug)]

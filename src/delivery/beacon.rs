@@ -15,9 +15,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::Delivery;
-use crate::auth::AuthUser;
 use crate::db::{DbError, EngagementDelta};
-use crate::pipeline::score::{self, ScoreWeights};
+use crate::model::AuthUser;
+use crate::model::score::{self, ScoreWeights};
 
 /// Events per batch.
 pub const MAX_EVENTS: usize = 100;

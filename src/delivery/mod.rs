@@ -17,10 +17,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
 use uuid::Uuid;
 
-use crate::auth::AuthUser;
 use crate::config::DeliveryConfig;
 use crate::db::{Db, DbError, PlaybackRow, RenditionRow, StoredDefaults};
-use crate::pipeline::score::ScoreWeights;
+use crate::model::AuthUser;
+use crate::model::score::ScoreWeights;
 use crate::storage::Storage;
 use crate::storage::keys::{FIRST_SEGMENT, INIT_SEGMENT};
 use policy::Defaults;

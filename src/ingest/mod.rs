@@ -3,7 +3,6 @@
 //! The service never waits for transcoding: completion assembles the source object, then commits
 //! the `processing` video row and the `video_upload_completed` event in one transaction.
 
-pub mod model;
 pub mod plan;
 pub mod sniff;
 pub mod sweeper;
@@ -19,16 +18,12 @@ use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::auth::{AuthUser, UserId};
 use crate::config::UploadsConfig;
-use crate::db::{Db, DbError, NewUploadSession, NewVideo, OutboxEvent};
+use crate::db::{Db, DbError, NewUploadSession, NewVideo};
+use crate::model::{AuthUser, EventType, OutboxEvent, StoredPart, UploadSession, UploadStatus, UserId};
 use crate::storage::{Assembly, Storage, StorageError, keys};
-use model::{StoredPart, UploadSession, UploadStatus};
 use plan::CreateUpload;
 use verify::{Expected, Refusal, Verdict, Verifying};
-
-/// The event type announcing a completed upload.
-pub const UPLOAD_COMPLETED: &str = "video_upload_completed";
 
 /// Errors of the ingest operations; [`crate::error`] maps each to an HTTP answer.
 #[derive(Debug, thiserror::Error)]
@@ -318,7 +313,7 @@ impl Ingest {
         };
         let event = OutboxEvent {
             id: Uuid::now_v7(),
-            event_type: UPLOAD_COMPLETED,
+            event_type: EventType::UploadCompleted,
             aggregate_id: session.video_id.to_string(),
             payload: json!({
                 "video_id": session.video_id,

@@ -7,10 +7,7 @@
 //! exponential backoff and jitter up to the stage's attempt limit, then failed as retryable).
 
 pub mod deadline;
-pub mod job;
-pub mod media;
 mod relay;
-pub mod score;
 mod stages;
 pub mod worker;
 
@@ -23,17 +20,10 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::config::PipelineConfig;
-use crate::db::{Db, DbError, Failure, OutboxEvent};
+use crate::db::{Db, DbError, Failure};
+use crate::media::{MediaError, Tools};
+use crate::model::{EventType, Job, NewJob, OutboxEvent, Stage, score};
 use crate::storage::{Storage, StorageError};
-use job::{Job, NewJob, Stage};
-use media::{MediaError, Tools};
-
-/// Event announcing a published video.
-pub const VIDEO_READY: &str = "video_ready";
-/// Event announcing a failed video.
-pub const VIDEO_FAILED: &str = "video_failed";
-/// Event announcing a reprocess.
-pub const VIDEO_REPROCESS: &str = "video_reprocess_requested";
 
 /// Errors of the pipeline's own bookkeeping (not of a stage's work).
 #[derive(Debug, thiserror::Error)]
@@ -249,7 +239,7 @@ impl Pipeline {
     ) -> Result<bool, PipelineError> {
         let event = OutboxEvent {
             id: Uuid::now_v7(),
-            event_type: VIDEO_FAILED,
+            event_type: EventType::VideoFailed,
             aggregate_id: video_id.to_string(),
             payload: json!({"video_id": video_id, "generation": generation, "failed_reason": reason, "retryable": retryable}),
             created_at: now,
@@ -276,7 +266,7 @@ impl Pipeline {
         };
         let event = OutboxEvent {
             id: Uuid::now_v7(),
-            event_type: VIDEO_REPROCESS,
+            event_type: EventType::ReprocessRequested,
             aggregate_id: video_id.to_string(),
             payload: json!({"video_id": video_id}),
             created_at: now,

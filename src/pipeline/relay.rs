@@ -6,10 +6,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::job::{NewJob, Stage};
-use super::score;
 use super::{Pipeline, PipelineError};
-use crate::ingest::UPLOAD_COMPLETED;
+use crate::model::score;
+use crate::model::{EventType, NewJob, Stage};
 
 /// Events relayed per pass.
 const BATCH: i64 = 50;
@@ -17,7 +16,7 @@ const BATCH: i64 = 50;
 impl Pipeline {
     /// Relays pending upload events; returns how many were handled.
     pub async fn relay(&self, now: DateTime<Utc>) -> Result<usize, PipelineError> {
-        let events = self.db.pending_events(UPLOAD_COMPLETED, BATCH).await?;
+        let events = self.db.pending_events(EventType::UploadCompleted, BATCH).await?;
         for event in &events {
             let Ok(video_id) = event.aggregate_id.parse() else {
                 tracing::warn!(event_id = %event.id, aggregate = %event.aggregate_id, "event names no video; skipped");

@@ -11,12 +11,12 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::job::{Job, NewJob, Stage};
-use super::media::{self, LadderOutput, MediaLimits, ProbedMedia};
-use super::{Pipeline, StageError, VIDEO_READY};
-use crate::db::{NewRendition, OutboxEvent, ProbeFacts};
+use super::{Pipeline, StageError};
+use crate::db::{NewRendition, ProbeFacts};
+use crate::media::{self, LadderOutput, MediaLimits, ProbedMedia};
+use crate::model::{EventType, Job, NewJob, OutboxEvent, Stage};
+use crate::model::{Video, VideoStatus};
 use crate::storage::keys;
-use crate::video::{Video, VideoStatus};
 
 /// Finished files waiting for upload while ffmpeg keeps encoding.
 const UPLOAD_QUEUE: usize = 64;
@@ -120,7 +120,7 @@ impl Pipeline {
         let manifest = keys::packaged_root(video.id, job.generation).child("master.m3u8");
         let event = OutboxEvent {
             id: Uuid::now_v7(),
-            event_type: VIDEO_READY,
+            event_type: EventType::VideoReady,
             aggregate_id: video.id.to_string(),
             payload: json!({"video_id": video.id, "generation": job.generation, "manifest_key": manifest.as_ref()}),
             created_at: now,

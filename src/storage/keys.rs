@@ -14,7 +14,7 @@
 use object_store::path::Path;
 use uuid::Uuid;
 
-use crate::auth::UserId;
+use crate::model::UserId;
 
 /// Where a completed upload's source lives. `ext` comes from the detected container.
 pub fn source(creator: &UserId, video_id: Uuid, ext: &str) -> Path {

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 pub use s3::{ListedPart, S3Multipart};
 
 use crate::config::{StorageBackend, StorageConfig};
-use crate::ingest::model::{StoredPart, UploadSession};
+use crate::model::{StoredPart, UploadSession};
 
 /// Errors of the object store.
 #[derive(Debug, thiserror::Error)]

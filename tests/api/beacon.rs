@@ -1,6 +1,6 @@
 //! Beacon, metrics and OpenAPI acceptance.
 
-use reel::auth::Role;
+use reel::model::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

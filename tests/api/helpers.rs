@@ -9,10 +9,12 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use reel::app::{AppState, Application};
-use reel::auth::{Authenticator, Claims, Role};
+use reel::api::auth::{Authenticator, Claims};
+use reel::api::state::AppState;
+use reel::app::Application;
 use reel::config::{Config, S3Config, Secret, StorageBackend};
 use reel::db::Db;
+use reel::model::Role;
 use reel::storage::StorageError;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
@@ -409,7 +411,7 @@ impl TestApp {
     }
 
     /// The video row.
-    pub async fn video(&self, id: &str) -> reel::video::Video {
+    pub async fn video(&self, id: &str) -> reel::model::Video {
         self.state.db.get_video(id.parse().expect("uuid")).await.expect("db").expect("video exists")
     }
 

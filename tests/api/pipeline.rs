@@ -4,8 +4,9 @@
 use std::collections::{BTreeMap, HashSet};
 
 use chrono::Utc;
-use reel::auth::Role;
-use reel::db::{Db, DbOptions, OutboxEvent};
+use reel::db::{Db, DbOptions};
+use reel::model::Role;
+use reel::model::{EventType, OutboxEvent};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -191,7 +192,7 @@ async fn a_duplicate_outbox_delivery_runs_the_pipeline_once(backend: Backend) {
     let original = app.state.db.events_for(&video_id).await.expect("db").remove(0);
     let duplicate = OutboxEvent {
         id: Uuid::now_v7(),
-        event_type: "video_upload_completed",
+        event_type: EventType::UploadCompleted,
         aggregate_id: original.aggregate_id.clone(),
         payload: original.payload.clone(),
         created_at: Utc::now(),

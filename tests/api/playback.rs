@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use reel::auth::Role;
+use reel::model::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

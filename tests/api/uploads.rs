@@ -355,7 +355,8 @@ async fn an_abort_that_loses_a_race_answers_like_the_winner(backend: Backend) {
     let app = spawn_app(backend).await;
     let lou = token("lou");
     let data = fake_mp4(MIB);
-    let caller = reel::auth::Authenticator::new(crate::helpers::JWT_SECRET.as_bytes()).verify(&lou).expect("token");
+    let caller =
+        reel::api::auth::Authenticator::new(crate::helpers::JWT_SECRET.as_bytes()).verify(&lou).expect("token");
     for finish_first in ["abort", "complete"] {
         let session = app.start_upload(&lou, &data, None).await;
         let id = session["upload_id"].as_str().expect("id");

@@ -1,4 +1,5 @@
-//! Bearer-token authentication: HS256 JWTs whose `sub` is the user id.
+//! Bearer-token authentication: HS256 JWTs whose `sub` is the user id, and the extractor that
+//! turns a request's `Authorization` header into the caller ([`AuthUser`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -8,49 +9,8 @@ use http::request::Parts;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::error::ApiError;
-
-/// A user id as carried in `sub`: 1–64 characters of `[A-Za-z0-9_-]`, so it is safe in object keys.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(transparent)]
-pub struct UserId(String);
-
-impl UserId {
-    /// Parses a user id, refusing anything that could not be a path segment.
-    pub fn parse(raw: &str) -> Result<Self, InvalidUserId> {
-        let ok = !raw.is_empty()
-            && raw.len() <= 64
-            && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if ok { Ok(UserId(raw.to_owned())) } else { Err(InvalidUserId) }
-    }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// The error of [`UserId::parse`].
-#[derive(Debug, thiserror::Error)]
-#[error("user ids are 1-64 characters of A-Z, a-z, 0-9, '-' and '_'")]
-pub struct InvalidUserId;
-
-/// What a token may do beyond being a creator/viewer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// A creator or viewer.
-    #[default]
-    User,
-    /// Operations staff: sees and acts on every video.
-    Admin,
-}
+use crate::api::error::ApiError;
+use crate::model::{AuthUser, Role, UserId};
 
 /// The JWT claims reel reads and writes.
 #[derive(Debug, Serialize, Deserialize)]
@@ -65,24 +25,6 @@ pub struct Claims {
     /// Delivery cohort (policy input), e.g. `low_conversion`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cohort: Option<String>,
-}
-
-/// The authenticated caller of a request.
-#[derive(Debug, Clone)]
-pub struct AuthUser {
-    /// Who is calling.
-    pub id: UserId,
-    /// Their role.
-    pub role: Role,
-    /// Their delivery cohort, if any.
-    pub cohort: Option<String>,
-}
-
-impl AuthUser {
-    /// Whether the caller may see and act on everything.
-    pub fn is_admin(&self) -> bool {
-        self.role == Role::Admin
-    }
 }
 
 /// Signs and verifies tokens with one shared HS256 secret.

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::auth::UserId;
+use super::UserId;
 
 /// Processing state of a video.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -30,14 +30,39 @@ impl Stage {
     pub fn parse(s: &str) -> Option<Self> {
         Stage::ALL.into_iter().find(|stage| stage.as_str() == s)
     }
+}
 
-    /// The stage after this one.
-    pub fn next(self) -> Option<Stage> {
+/// Where a job stands in the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobStatus {
+    /// Waiting for `run_after` and a free worker.
+    Queued,
+    /// Claimed by a worker that renews its lease.
+    Running,
+    /// Finished; the next stage (if any) was enqueued with it.
+    Done,
+    /// Stopped for good: its video failed (this job's attempts ran out, or another's did) or was
+    /// reprocessed into a newer generation.
+    Cancelled,
+}
+
+impl JobStatus {
+    /// Every status.
+    pub const ALL: [JobStatus; 4] = [JobStatus::Queued, JobStatus::Running, JobStatus::Done, JobStatus::Cancelled];
+
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
         match self {
-            Stage::Probe => Some(Stage::Transcode),
-            Stage::Transcode => Some(Stage::PublishReady),
-            Stage::PublishReady => None,
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Done => "done",
+            JobStatus::Cancelled => "cancelled",
         }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        JobStatus::ALL.into_iter().find(|status| status.as_str() == s)
     }
 }
 

@@ -1,0 +1,54 @@
+//! The event envelope: what the transactional outbox records beside each state change.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// What happened. Stored as [`EventType::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventType {
+    /// An upload completed: a `processing` video exists and waits for the pipeline.
+    UploadCompleted,
+    /// A video was published as `ready`.
+    VideoReady,
+    /// A video's processing failed.
+    VideoFailed,
+    /// An operator asked for a video to be processed again.
+    ReprocessRequested,
+}
+
+impl EventType {
+    /// Every event type.
+    pub const ALL: [EventType; 4] =
+        [EventType::UploadCompleted, EventType::VideoReady, EventType::VideoFailed, EventType::ReprocessRequested];
+
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::UploadCompleted => "video_upload_completed",
+            EventType::VideoReady => "video_ready",
+            EventType::VideoFailed => "video_failed",
+            EventType::ReprocessRequested => "video_reprocess_requested",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        EventType::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+/// An event to publish, written in the same transaction as the state it announces.
+#[derive(Debug, Clone)]
+pub struct OutboxEvent {
+    /// Event id (UUIDv7, so ids sort by creation); stable across redeliveries.
+    pub id: Uuid,
+    /// What happened.
+    pub event_type: EventType,
+    /// The entity it is about (a video id).
+    pub aggregate_id: String,
+    /// JSON payload.
+    pub payload: Value,
+    /// When it happened.
+    pub created_at: DateTime<Utc>,
+}
