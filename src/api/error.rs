@@ -5,6 +5,7 @@
 //! client.
 
 use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection, RawPathParamsRejection};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde_json::{Value, json};
@@ -37,18 +38,36 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     details: Value,
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
     /// An answer with a status, stable code and client-facing message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), details: json!({}) }
+        let retry_after = (status == StatusCode::SERVICE_UNAVAILABLE).then_some(2);
+        ApiError { status, code, message: message.into(), details: json!({}), retry_after }
     }
 
     /// Attaches structured details (e.g. the missing part numbers).
     pub fn with_details(mut self, details: Value) -> Self {
         self.details = details;
         self
+    }
+
+    /// Sets `Retry-After` (seconds, at least 1).
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds.max(1));
+        self
+    }
+
+    /// 429 with the delay after which the caller may try again.
+    pub fn too_many_requests(code: &'static str, message: impl Into<String>, retry_after: u64) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, code, message).retry_after(retry_after)
+    }
+
+    /// 405 for a method the route does not serve (the router adds `Allow`).
+    pub fn method_not_allowed() -> Self {
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
     }
 
     /// 401.
@@ -95,10 +114,46 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({"error": {"code": self.code, "message": self.message, "details": self.details}});
         let mut response = (self.status, Json(body)).into_response();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("2"));
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
         }
         response
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        let code = match &rejection {
+            JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
+            JsonRejection::JsonSyntaxError(_) => "invalid_json",
+            JsonRejection::BytesRejection(_) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                "payload_too_large"
+            }
+            _ => "invalid_body",
+        };
+        let status = match rejection.status() {
+            status @ (StatusCode::UNSUPPORTED_MEDIA_TYPE | StatusCode::PAYLOAD_TOO_LARGE) => status,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, code, rejection.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::bad_request("invalid_query", rejection.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        ApiError::bad_request("invalid_path", rejection.body_text())
+    }
+}
+
+impl From<RawPathParamsRejection> for ApiError {
+    fn from(rejection: RawPathParamsRejection) -> Self {
+        ApiError::bad_request("invalid_path", rejection.body_text())
     }
 }
 

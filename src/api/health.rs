@@ -26,14 +26,14 @@ pub struct Readiness {
 }
 
 /// Liveness: answers as long as the process serves HTTP.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "operations", responses((status = 200, description = "the process serves", body = Health)))]
 pub async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
 /// Readiness: the database and object store answer and ffmpeg/ffprobe run. 503 names the
 /// failing checks.
-#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "operations", responses((status = 200, description = "every dependency answers", body = Readiness), (status = 503, description = "some dependency does not; `checks` says which", body = Readiness)))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let (db, storage, ffmpeg, ffprobe) = tokio::join!(
         state.db.ping(),

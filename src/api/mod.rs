@@ -1,11 +1,12 @@
 //! HTTP API: the route table, one handler module per resource, and the layers around them.
 //!
 //! Every route is registered through `utoipa-axum` from the same annotation that documents it,
-//! so `/openapi.json` cannot drift from what is served. The origin's wildcard route is the one
-//! registered by hand, and it is documented by hand in [`openapi`].
+//! so `/openapi.json` cannot drift from what is served. Every answer outside a handler (unknown
+//! route, wrong method, extractor rejections) is the same structured JSON error.
 
 pub mod auth;
 pub mod error;
+mod extract;
 mod health;
 mod json;
 mod metrics;
@@ -43,9 +44,9 @@ use state::AppState;
 /// Every route reel serves, with its OpenAPI document.
 pub fn router(state: AppState, config: &Config) -> Router {
     let (api, spec) = documented_routes().split_for_parts();
-    let spec = openapi::complete(spec);
-    api.route("/origin/{*path}", get(origin::serve))
-        .route("/openapi.json", get(move || async move { axum::Json(spec) }))
+    let spec = openapi::complete(spec, config);
+    api.route("/openapi.json", get(move || async move { axum::Json(spec) }))
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .route_layer(axum::middleware::from_fn(metrics::track))
         .fallback(web_app(&config.server.web_dir))
         .layer(compression())
@@ -77,6 +78,9 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(ops::set_creator))
         .routes(routes!(ops::video_policy, ops::set_video_policy))
         .routes(routes!(ops::delivery_defaults, ops::set_delivery_defaults))
+        .routes(routes!(origin::top))
+        .routes(routes!(origin::nested))
+        .routes(routes!(origin::generation))
 }
 
 /// The web app (`server.web_dir`) for every path no route matched; API-looking paths keep the

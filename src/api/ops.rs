@@ -2,7 +2,7 @@
 //! and the creator inputs of the value score.
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, State};
 use chrono::{DateTime, Utc};
 use http::StatusCode;
 use http::request::Parts;
@@ -10,8 +10,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
+use super::extract::{ApiPath, ApiQuery};
 use super::json::ApiJson;
-use crate::api::error::{ApiError, ErrorBody};
+use super::openapi::{AdminOnly, BadRequest, Conflict, JsonBody, NotFound};
+use crate::api::error::ApiError;
 use crate::api::state::AppState;
 use crate::db::VideoPolicy;
 use crate::delivery::policy::{CacheTier, Defaults};
@@ -37,8 +39,13 @@ impl FromRequestParts<AppState> for Admin {
 
 /// Query of `GET /v1/ops/videos`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Which videos: `failed` or `processing`.
+    #[param(pattern = "^(failed|processing)$")]
     status: String,
+    /// Most videos to list (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
@@ -83,18 +90,29 @@ pub struct Creator {
 }
 
 /// `GET /v1/ops/videos?status=failed|processing`: oldest first, with stage, attempts and age.
-#[utoipa::path(get, path = "/v1/ops/videos", tag = "ops", params(ListQuery), responses((status = 200, body = OpsVideos), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "missing or invalid token", body = ErrorBody), (status = 403, description = "not an admin", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    get,
+    path = "/v1/ops/videos",
+    operation_id = "list_ops_videos",
+    tag = "ops",
+    params(ListQuery),
+    responses((status = 200, description = "the videos, oldest first", body = OpsVideos), BadRequest, AdminOnly),
+    security(("bearer" = []))
+)]
 #[tracing::instrument(skip_all, fields(admin = %admin.0.id), err(Debug))]
 pub async fn list_videos(
     State(state): State<AppState>,
     admin: Admin,
-    Query(query): Query<ListQuery>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<OpsVideos>, ApiError> {
     let status = match VideoStatus::parse(&query.status) {
         Some(status @ (VideoStatus::Failed | VideoStatus::Processing)) => status,
         _ => return Err(ApiError::bad_request("invalid_status", "status must be 'failed' or 'processing'")),
     };
-    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request("invalid_limit", "limit must be 1 to 1000"));
+    }
     let now = Utc::now();
     let videos: Vec<OpsVideo> = state
         .db
@@ -125,12 +143,25 @@ pub async fn list_videos(
 }
 
 /// `POST /v1/ops/videos/{id}/reprocess`: restarts the pipeline as a new generation.
-#[utoipa::path(post, path = "/v1/ops/videos/{id}/reprocess", tag = "ops", params(("id" = String, Path, description = "video id")), responses((status = 202, body = Reprocessed), (status = 401, description = "missing or invalid token", body = ErrorBody), (status = 403, description = "not an admin", body = ErrorBody), (status = 404, description = "unknown, or not visible to the caller", body = ErrorBody), (status = 409, description = "still processing", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    post,
+    path = "/v1/ops/videos/{id}/reprocess",
+    operation_id = "reprocess_video",
+    tag = "ops",
+    params(("id" = Uuid, Path, description = "video id")),
+    responses(
+        (status = 202, description = "a new generation is processing", body = Reprocessed, links(
+            ("get_video" = (operation_id = "get_video", parameters(("id" = "$response.body#/video_id")))),
+        )),
+        AdminOnly, NotFound, Conflict,
+    ),
+    security(("bearer" = []))
+)]
 #[tracing::instrument(skip_all, fields(admin = %admin.0.id), err(Debug))]
 pub async fn reprocess(
     State(state): State<AppState>,
     admin: Admin,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<(StatusCode, Json<Reprocessed>), ApiError> {
     let video_id = super::path_id(&id, "video")?;
     let video = state.db.get_video(video_id).await?.ok_or_else(|| ApiError::not_found("video"))?;
@@ -151,16 +182,27 @@ pub async fn reprocess(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatorInputs {
+    /// Followers of the creator.
+    #[schema(maximum = 9_223_372_036_854_775_807_u64)]
     follower_count: u64,
 }
 
 /// `PUT /v1/ops/creators/{id}`: sets a creator's follower count (a value-score input).
-#[utoipa::path(put, path = "/v1/ops/creators/{id}", tag = "ops", params(("id" = String, Path, description = "creator id")), request_body = CreatorInputs, responses((status = 200, body = Creator), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "missing or invalid token", body = ErrorBody), (status = 403, description = "not an admin", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    put,
+    path = "/v1/ops/creators/{id}",
+    operation_id = "set_creator",
+    tag = "ops",
+    params(("id" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "creator (user) id")),
+    request_body = CreatorInputs,
+    responses((status = 200, description = "the stored inputs", body = Creator), JsonBody, AdminOnly),
+    security(("bearer" = []))
+)]
 #[tracing::instrument(skip_all, fields(admin = %admin.0.id), err(Debug))]
 pub async fn set_creator(
     State(state): State<AppState>,
     admin: Admin,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<CreatorInputs>,
 ) -> Result<Json<Creator>, ApiError> {
     let creator = UserId::parse(&id).map_err(|e| ApiError::bad_request("invalid_creator_id", e.to_string()))?;
@@ -171,12 +213,20 @@ pub async fn set_creator(
 }
 
 /// `GET /v1/ops/videos/{id}/policy`: a video's delivery policy (empty fields: defaults apply).
-#[utoipa::path(get, path = "/v1/ops/videos/{id}/policy", tag = "ops", params(("id" = String, Path, description = "video id")), responses((status = 200, body = VideoPolicy), (status = 401, description = "missing or invalid token", body = ErrorBody), (status = 403, description = "not an admin", body = ErrorBody), (status = 404, description = "unknown, or not visible to the caller", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    get,
+    path = "/v1/ops/videos/{id}/policy",
+    operation_id = "get_video_policy",
+    tag = "ops",
+    params(("id" = Uuid, Path, description = "video id")),
+    responses((status = 200, description = "the video's policy", body = VideoPolicy), AdminOnly, NotFound),
+    security(("bearer" = []))
+)]
 #[tracing::instrument(skip_all, fields(admin = %admin.0.id), err(Debug))]
 pub async fn video_policy(
     State(state): State<AppState>,
     admin: Admin,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<VideoPolicy>, ApiError> {
     let video_id = super::path_id(&id, "video")?;
     let row = state.db.playback_row(video_id).await?.ok_or_else(|| ApiError::not_found("video"))?;
@@ -188,12 +238,21 @@ pub async fn video_policy(
 }
 
 /// `PUT /v1/ops/videos/{id}/policy`: replaces a video's delivery policy.
-#[utoipa::path(put, path = "/v1/ops/videos/{id}/policy", tag = "ops", params(("id" = String, Path, description = "video id")), request_body = VideoPolicy, responses((status = 200, body = VideoPolicy), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "missing or invalid token", body = ErrorBody), (status = 403, description = "not an admin", body = ErrorBody), (status = 404, description = "unknown, or not visible to the caller", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    put,
+    path = "/v1/ops/videos/{id}/policy",
+    operation_id = "set_video_policy",
+    tag = "ops",
+    params(("id" = Uuid, Path, description = "video id")),
+    request_body = VideoPolicy,
+    responses((status = 200, description = "the stored policy", body = VideoPolicy), JsonBody, AdminOnly, NotFound),
+    security(("bearer" = []))
+)]
 #[tracing::instrument(skip_all, fields(admin = %admin.0.id), err(Debug))]
 pub async fn set_video_policy(
     State(state): State<AppState>,
     admin: Admin,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(policy): ApiJson<VideoPolicy>,
 ) -> Result<Json<VideoPolicy>, ApiError> {
     let video_id = super::path_id(&id, "video")?;
@@ -209,22 +268,41 @@ pub async fn set_video_policy(
 }
 
 /// `GET /v1/ops/delivery-policy`: the global defaults in force.
-#[utoipa::path(get, path = "/v1/ops/delivery-policy", tag = "ops", responses((status = 200, body = Defaults), (status = 401, description = "missing or invalid token", body = ErrorBody), (status = 403, description = "not an admin", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    get,
+    path = "/v1/ops/delivery-policy",
+    operation_id = "get_delivery_policy",
+    tag = "ops",
+    responses((status = 200, description = "the defaults in force", body = Defaults), AdminOnly),
+    security(("bearer" = []))
+)]
 #[tracing::instrument(skip_all, fields(admin = %admin.0.id), err(Debug))]
 pub async fn delivery_defaults(State(state): State<AppState>, admin: Admin) -> Result<Json<Defaults>, ApiError> {
     Ok(Json(state.delivery.defaults().await?))
 }
 
 /// `PUT /v1/ops/delivery-policy`: replaces the global defaults for every process.
-#[utoipa::path(put, path = "/v1/ops/delivery-policy", tag = "ops", request_body = Defaults, responses((status = 200, body = Defaults), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "missing or invalid token", body = ErrorBody), (status = 403, description = "not an admin", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    put,
+    path = "/v1/ops/delivery-policy",
+    operation_id = "set_delivery_policy",
+    tag = "ops",
+    request_body = Defaults,
+    responses((status = 200, description = "the stored defaults", body = Defaults), JsonBody, AdminOnly),
+    security(("bearer" = []))
+)]
 #[tracing::instrument(skip_all, fields(admin = %admin.0.id), err(Debug))]
 pub async fn set_delivery_defaults(
     State(state): State<AppState>,
     admin: Admin,
     ApiJson(defaults): ApiJson<Defaults>,
 ) -> Result<Json<Defaults>, ApiError> {
-    if defaults.feed_max_short_side == 0 || defaults.low_conversion_max_short_side == 0 || defaults.prefetch_cap > 10 {
-        return Err(ApiError::bad_request("invalid_policy", "ceilings must be positive and prefetch_cap at most 10"));
+    let ceiling = 1..=8192;
+    if !ceiling.contains(&defaults.feed_max_short_side)
+        || !ceiling.contains(&defaults.low_conversion_max_short_side)
+        || defaults.prefetch_cap > 10
+    {
+        return Err(ApiError::bad_request("invalid_policy", "ceilings must be 1 to 8192 and prefetch_cap at most 10"));
     }
     state.delivery.set_defaults(defaults).await?;
     Ok(Json(defaults))

@@ -2,9 +2,10 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::alphabet::STANDARD;
+use base64::engine::{GeneralPurpose, GeneralPurposeConfig};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -14,13 +15,20 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::extract::{ApiPath, OwnedUpload};
 use super::json::ApiJson;
-use crate::api::error::{ApiError, ErrorBody};
+use super::openapi::{Authenticated, BadRequest, Conflict, JsonBody, NotFound, Unprocessable};
+use crate::api::error::ApiError;
 use crate::api::state::AppState;
 use crate::ingest::plan::CreateUpload;
 use crate::ingest::{PartDeclaration, PartTarget, RegisterPart};
 use crate::model::AuthUser;
 use crate::model::{StoredPart, UploadSession, UploadStatus};
+
+/// Padded standard base64 that ignores the unused low bits of the last character, so every
+/// string the documented header patterns allow decodes.
+const BASE64: GeneralPurpose =
+    GeneralPurpose::new(&STANDARD, GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true));
 
 /// Header carrying a part's SHA-256 (hex or base64).
 pub const SHA256_HEADER: &str = "x-reel-checksum-sha256";
@@ -65,7 +73,24 @@ impl UploadView {
 }
 
 /// `POST /v1/videos/uploads`: opens a session and answers the part plan.
-#[utoipa::path(post, path = "/v1/videos/uploads", tag = "uploads", request_body = CreateUpload, responses((status = 201, body = UploadView), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "missing or invalid token", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(
+    post,
+    path = "/v1/videos/uploads",
+    operation_id = "create_upload",
+    tag = "uploads",
+    request_body = CreateUpload,
+    responses(
+        (status = 201, description = "the session and where to send each part", body = UploadView, links(
+            ("get_upload" = (operation_id = "get_upload", parameters(("id" = "$response.body#/upload_id")))),
+            ("put_part" = (operation_id = "put_part", parameters(("id" = "$response.body#/upload_id"), ("part" = "$response.body#/parts/0/part_number")))),
+            ("register_parts" = (operation_id = "register_parts", parameters(("id" = "$response.body#/upload_id")))),
+            ("complete_upload" = (operation_id = "complete_upload", parameters(("id" = "$response.body#/upload_id")))),
+            ("abort_upload" = (operation_id = "abort_upload", parameters(("id" = "$response.body#/upload_id")))),
+        )),
+        JsonBody, Authenticated,
+    ),
+    security(("bearer" = []))
+)]
 #[tracing::instrument(skip_all, fields(user = %user.id), err(Debug))]
 pub async fn create(
     State(state): State<AppState>,
@@ -77,15 +102,23 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(UploadView::new(&session, Vec::new(), targets))))
 }
 
-/// `GET /v1/videos/uploads/{id}`: status, held parts, targets for the missing ones.
-#[utoipa::path(get, path = "/v1/videos/uploads/{id}", tag = "uploads", params(("id" = String, Path, description = "upload id")), responses((status = 200, body = UploadView), (status = 401, description = "missing or invalid token", body = ErrorBody), (status = 404, description = "unknown, or not visible to the caller", body = ErrorBody)), security(("bearer" = [])))]
-#[tracing::instrument(skip_all, fields(user = %user.id), err(Debug))]
-pub async fn show(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<String>,
-) -> Result<Json<UploadView>, ApiError> {
-    let session = state.ingest.session_for(&user, super::path_id(&id, "upload")?).await?;
+/// `GET /v1/videos/uploads/{id}`: status, held parts, targets for the missing ones. An aborted
+/// session was deleted (`DELETE`), so it is a 404 like an unknown one.
+#[utoipa::path(
+    get,
+    path = "/v1/videos/uploads/{id}",
+    operation_id = "get_upload",
+    tag = "uploads",
+    params(("id" = Uuid, Path, description = "upload id")),
+    responses((status = 200, description = "the session", body = UploadView), Authenticated, NotFound),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, fields(user = %upload.user.id), err(Debug))]
+pub async fn show(State(state): State<AppState>, upload: OwnedUpload) -> Result<Json<UploadView>, ApiError> {
+    let session = upload.session;
+    if session.status == UploadStatus::Aborted {
+        return Err(ApiError::not_found("upload"));
+    }
     let received = state.ingest.parts(&session).await?;
     let missing = (1..=session.part_count).filter(|n| !received.iter().any(|p| p.part_number == *n));
     let targets = if session.status.accepts_parts() { state.ingest.targets(&session, missing)? } else { Vec::new() };
@@ -95,29 +128,48 @@ pub async fn show(
 /// The answer to a part PUT.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PartReceipt {
+    /// 1-based part number.
     part_number: u32,
+    /// The stored part's ETag.
     etag: String,
+    /// SHA-256 of the part (lower-case hex), when one was declared.
     sha256: Option<String>,
 }
 
 /// `PUT /v1/videos/uploads/{id}/parts/{n}`: streams a part to storage.
-#[utoipa::path(put, path = "/v1/videos/uploads/{id}/parts/{part}", tag = "uploads", params(("id" = String, Path, description = "upload id"), ("part" = u32, Path, description = "1-based part number"), ("content-md5" = Option<String>, Header, description = "base64 MD5 of the part"), ("x-reel-checksum-sha256" = Option<String>, Header, description = "SHA-256 of the part, hex or base64")), request_body(content = Vec<u8>, content_type = "application/octet-stream"), responses((status = 200, body = PartReceipt), (status = 400, description = "invalid input", body = ErrorBody), (status = 401, description = "missing or invalid token", body = ErrorBody), (status = 404, description = "unknown, or not visible to the caller", body = ErrorBody), (status = 409, description = "conflict with the upload state", body = ErrorBody), (status = 422, description = "checksum mismatch", body = ErrorBody)), security(("bearer" = [])))]
-#[tracing::instrument(skip_all, fields(user = %user.id, part = %part), err(Debug))]
+#[utoipa::path(
+    put,
+    path = "/v1/videos/uploads/{id}/parts/{part}",
+    operation_id = "put_part",
+    tag = "uploads",
+    params(
+        ("id" = Uuid, Path, description = "upload id"),
+        ("part" = u32, Path, minimum = 1, maximum = 10000, description = "1-based part number, at most the session's `part_count`"),
+        ("content-md5" = Option<String>, Header, pattern = r"^[A-Za-z0-9+/]{22}==$", description = "base64 MD5 of the part (16 bytes)"),
+        ("x-reel-checksum-sha256" = Option<String>, Header, pattern = r"^([0-9A-Fa-f]{64}|[A-Za-z0-9+/]{43}=)$", description = "SHA-256 of the part: 64 hex digits or the base64 of 32 bytes"),
+    ),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "exactly the part's planned size in bytes"),
+    responses(
+        (status = 200, description = "the part is stored", body = PartReceipt),
+        BadRequest, Authenticated, NotFound, Conflict, Unprocessable,
+    ),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, fields(part = %path.1), err(Debug))]
 pub async fn put_part(
     State(state): State<AppState>,
-    user: AuthUser,
-    Path((id, part)): Path<(String, String)>,
+    upload: Result<OwnedUpload, ApiError>,
+    ApiPath(path): ApiPath<(String, String)>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<PartReceipt>, ApiError> {
-    let prepared = async {
-        let session = state.ingest.session_for(&user, super::path_id(&id, "upload")?).await?;
+    let prepared = upload.and_then(|upload| {
         let part_number: u32 =
-            part.parse().map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "part_not_found", "no such part"))?;
-        let expected = state.ingest.prepare_part(&session, part_number, &declaration(&headers)?, Utc::now())?;
-        Ok::<_, ApiError>((session, part_number, expected))
-    };
-    let (session, part_number, expected) = match prepared.await {
+            path.1.parse().map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "part_not_found", "no such part"))?;
+        let expected = state.ingest.prepare_part(&upload.session, part_number, &declaration(&headers)?, Utc::now())?;
+        Ok((upload.session, part_number, expected))
+    });
+    let (session, part_number, expected) = match prepared {
         Ok(prepared) => prepared,
         Err(refusal) => {
             drain(body).await;
@@ -153,12 +205,14 @@ fn declaration(headers: &HeaderMap) -> Result<PartDeclaration, ApiError> {
             v.parse::<u64>().map_err(|_| ApiError::bad_request("invalid_header", "Content-Length is not a number"))
         })
         .transpose()?;
-    let md5 = text("content-md5")
-        .map(|v| {
-            digest::<16>(&v)
-                .ok_or_else(|| ApiError::bad_request("invalid_header", "Content-MD5 must be the base64 of 16 bytes"))
-        })
-        .transpose()?;
+    let md5 =
+        text("content-md5")
+            .map(|v| {
+                BASE64.decode(&v).ok().and_then(|bytes| bytes.try_into().ok()).ok_or_else(|| {
+                    ApiError::bad_request("invalid_header", "Content-MD5 must be the base64 of 16 bytes")
+                })
+            })
+            .transpose()?;
     let sha256 = text(SHA256_HEADER)
         .map(|v| {
             digest::<32>(&v).ok_or_else(|| {
@@ -178,46 +232,73 @@ fn digest<const N: usize>(text: &str) -> Option<[u8; N]> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterParts {
+    /// The parts, each at most once.
+    #[schema(min_items = 1, max_items = 10000)]
     parts: Vec<RegisterPart>,
 }
 
 /// The answer to a part registration.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RegisteredParts {
+    /// Every part the server now holds.
     parts: Vec<StoredPart>,
 }
 
 /// `POST /v1/videos/uploads/{id}/parts`: registers parts PUT straight to the bucket.
-#[utoipa::path(post, path = "/v1/videos/uploads/{id}/parts", tag = "uploads", params(("id" = String, Path, description = "upload id")), request_body = RegisterParts, responses((status = 200, body = RegisteredParts), (status = 401, description = "missing or invalid token", body = ErrorBody), (status = 404, description = "unknown, or not visible to the caller", body = ErrorBody), (status = 409, description = "conflict with the upload state", body = ErrorBody), (status = 422, description = "a part is not in the bucket as described", body = ErrorBody)), security(("bearer" = [])))]
-#[tracing::instrument(skip_all, fields(user = %user.id), err(Debug))]
+#[utoipa::path(
+    post,
+    path = "/v1/videos/uploads/{id}/parts",
+    operation_id = "register_parts",
+    tag = "uploads",
+    params(("id" = Uuid, Path, description = "upload id")),
+    request_body = RegisterParts,
+    responses(
+        (status = 200, description = "the parts are registered", body = RegisteredParts),
+        JsonBody, Authenticated, NotFound, Conflict, Unprocessable,
+    ),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, fields(user = %upload.user.id), err(Debug))]
 pub async fn register_parts(
     State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<String>,
+    upload: OwnedUpload,
     ApiJson(body): ApiJson<RegisterParts>,
 ) -> Result<Json<RegisteredParts>, ApiError> {
-    let session = state.ingest.session_for(&user, super::path_id(&id, "upload")?).await?;
-    let parts = state.ingest.register_parts(&session, body.parts, Utc::now()).await?;
+    let parts = state.ingest.register_parts(&upload.session, body.parts, Utc::now()).await?;
     Ok(Json(RegisteredParts { parts }))
 }
 
 /// The answer to completion.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Completed {
+    /// The video, `processing` until the pipeline publishes it.
     video_id: Uuid,
+    /// The video's status (`processing`, or later `ready`/`failed` on a repeated call).
+    #[schema(pattern = "^(processing|ready|failed)$")]
     status: &'static str,
 }
 
 /// `POST /v1/videos/uploads/{id}/complete`: assembles and hands the video to the pipeline.
-#[utoipa::path(post, path = "/v1/videos/uploads/{id}/complete", tag = "uploads", params(("id" = String, Path, description = "upload id")), responses((status = 202, body = Completed), (status = 401, description = "missing or invalid token", body = ErrorBody), (status = 404, description = "unknown, or not visible to the caller", body = ErrorBody), (status = 409, description = "conflict with the upload state", body = ErrorBody), (status = 422, description = "whole-file checksum mismatch", body = ErrorBody)), security(("bearer" = [])))]
-#[tracing::instrument(skip_all, fields(user = %user.id), err(Debug))]
+#[utoipa::path(
+    post,
+    path = "/v1/videos/uploads/{id}/complete",
+    operation_id = "complete_upload",
+    tag = "uploads",
+    params(("id" = Uuid, Path, description = "upload id")),
+    responses(
+        (status = 202, description = "the video exists and is processing", body = Completed, links(
+            ("get_video" = (operation_id = "get_video", parameters(("id" = "$response.body#/video_id")))),
+        )),
+        Authenticated, NotFound, Conflict, Unprocessable,
+    ),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, fields(user = %upload.user.id), err(Debug))]
 pub async fn complete(
     State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<String>,
+    upload: OwnedUpload,
 ) -> Result<(StatusCode, Json<Completed>), ApiError> {
-    let session = state.ingest.session_for(&user, super::path_id(&id, "upload")?).await?;
-    let video_id = state.ingest.complete(&session, Utc::now()).await?;
+    let video_id = state.ingest.complete(&upload.session, Utc::now()).await?;
     let status = match state.db.get_video(video_id).await? {
         Some(video) => video.status.as_str(),
         None => "processing",
@@ -226,14 +307,17 @@ pub async fn complete(
 }
 
 /// `DELETE /v1/videos/uploads/{id}`: aborts and frees staged data.
-#[utoipa::path(delete, path = "/v1/videos/uploads/{id}", tag = "uploads", params(("id" = String, Path, description = "upload id")), responses((status = 204, description = "aborted"), (status = 401, description = "missing or invalid token", body = ErrorBody), (status = 404, description = "unknown, or not visible to the caller", body = ErrorBody), (status = 409, description = "conflict with the upload state", body = ErrorBody)), security(("bearer" = [])))]
-#[tracing::instrument(skip_all, fields(user = %user.id), err(Debug))]
-pub async fn abort(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    let session = state.ingest.session_for(&user, super::path_id(&id, "upload")?).await?;
-    state.ingest.abort(&session, Utc::now()).await?;
+#[utoipa::path(
+    delete,
+    path = "/v1/videos/uploads/{id}",
+    operation_id = "abort_upload",
+    tag = "uploads",
+    params(("id" = Uuid, Path, description = "upload id")),
+    responses((status = 204, description = "aborted (or already aborted)"), Authenticated, NotFound, Conflict),
+    security(("bearer" = []))
+)]
+#[tracing::instrument(skip_all, fields(user = %upload.user.id), err(Debug))]
+pub async fn abort(State(state): State<AppState>, upload: OwnedUpload) -> Result<StatusCode, ApiError> {
+    state.ingest.abort(&upload.session, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -80,10 +80,12 @@ pub struct OpsVideoRow {
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct VideoPolicy {
     /// Highest rendition bitrate served, kb/s.
+    #[schema(minimum = 1)]
     pub max_bitrate_kbps: Option<i64>,
     /// Prefetch priority override (higher is warmed first).
     pub prefetch_priority: Option<i64>,
     /// Cache tier override: `hot`, `warm` or `cold`.
+    #[schema(pattern = "^(hot|warm|cold)$")]
     pub cache_tier_hint: Option<String>,
 }
 

@@ -23,12 +23,15 @@ use crate::model::score::{self, ScoreWeights};
 pub const MAX_EVENTS: usize = 100;
 /// Longest plausible startup or stall, in ms.
 const MAX_WAIT_MS: u64 = 10 * 60 * 1000;
+/// Longest plausible video duration or position, in ms (a day).
+const MAX_MEDIA_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// A batch of events.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BeaconBatch {
     /// 1 to 100 events.
+    #[schema(min_items = 1, max_items = 100)]
     pub events: Vec<PlaybackEvent>,
 }
 
@@ -40,23 +43,27 @@ pub enum PlaybackEvent {
     Startup {
         /// The video.
         video_id: Uuid,
-        /// Startup time.
+        /// Startup time (at most 10 minutes).
+        #[schema(maximum = 600_000)]
         startup_ms: u64,
     },
     /// Playback stalled.
     Rebuffer {
         /// The video.
         video_id: Uuid,
-        /// Stall length.
+        /// Stall length (at most 10 minutes).
+        #[schema(maximum = 600_000)]
         duration_ms: u64,
     },
     /// The furthest position reached in this view.
     Progress {
         /// The video.
         video_id: Uuid,
-        /// Position reached.
+        /// Position reached. An event whose position is past `duration_ms` is ignored.
+        #[schema(maximum = 86_400_000)]
         position_ms: u64,
         /// The video's duration.
+        #[schema(minimum = 1, maximum = 86_400_000)]
         duration_ms: u64,
     },
     /// The view reached the end.
@@ -90,12 +97,18 @@ impl PlaybackEvent {
                 Err(format!("{ms} ms is not a plausible wait"))
             }
             PlaybackEvent::Progress { position_ms, duration_ms, .. }
-                if duration_ms == 0 || position_ms > duration_ms =>
+                if duration_ms == 0 || duration_ms > MAX_MEDIA_MS || position_ms > MAX_MEDIA_MS =>
             {
-                Err("progress needs 0 <= position_ms <= duration_ms and duration_ms > 0".into())
+                Err(format!("progress needs 0 < duration_ms <= {MAX_MEDIA_MS} and position_ms <= {MAX_MEDIA_MS}"))
             }
             _ => Ok(()),
         }
+    }
+
+    /// Whether the event can be counted: a position past the duration cannot (JSON Schema
+    /// cannot state that rule, so such an event is ignored rather than refusing its batch).
+    fn plausible(&self) -> bool {
+        !matches!(*self, PlaybackEvent::Progress { position_ms, duration_ms, .. } if position_ms > duration_ms)
     }
 }
 
@@ -104,7 +117,7 @@ impl PlaybackEvent {
 pub struct BeaconReceipt {
     /// Events recorded.
     pub accepted: usize,
-    /// Events about unknown videos, dropped.
+    /// Events dropped: about unknown videos, or a progress past the duration.
     pub ignored: usize,
 }
 
@@ -153,7 +166,8 @@ impl Delivery {
         self.admit(viewer, count)?;
         let ids: Vec<Uuid> = batch.events.iter().map(PlaybackEvent::video_id).collect();
         let known = self.db.existing_videos(&ids).await?;
-        let (events, unknown): (Vec<_>, Vec<_>) = batch.events.into_iter().partition(|e| known.contains(&e.video_id()));
+        let (events, unknown): (Vec<_>, Vec<_>) =
+            batch.events.into_iter().partition(|e| known.contains(&e.video_id()) && e.plausible());
         if !unknown.is_empty() {
             metrics::counter!("beacon_events_ignored_total").increment(unknown.len() as u64);
         }
@@ -230,9 +244,10 @@ mod tests {
     }
 
     #[test]
-    fn implausible_events_are_refused() {
+    fn implausible_events_are_refused_or_ignored() {
         let v = Uuid::now_v7();
-        assert!(PlaybackEvent::Progress { video_id: v, position_ms: 11, duration_ms: 10 }.check().is_err());
+        assert!(!PlaybackEvent::Progress { video_id: v, position_ms: 11, duration_ms: 10 }.plausible());
+        assert!(PlaybackEvent::Progress { video_id: v, position_ms: 10, duration_ms: 10 }.plausible());
         assert!(PlaybackEvent::Progress { video_id: v, position_ms: 1, duration_ms: 0 }.check().is_err());
         assert!(PlaybackEvent::Startup { video_id: v, startup_ms: MAX_WAIT_MS + 1 }.check().is_err());
         assert!(PlaybackEvent::Complete { video_id: v }.check().is_ok());

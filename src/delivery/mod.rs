@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::alphabet::URL_SAFE;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use chrono::Utc;
 use uuid::Uuid;
 
@@ -115,7 +116,8 @@ impl Delivery {
         Ok(Some(self.view(viewer, &defaults, row, &renditions)))
     }
 
-    /// A feed page for `viewer`, newest first, with prefetch hints under the cap.
+    /// A feed page of `limit` (1 to [`MAX_PAGE`], checked by the caller) items for `viewer`,
+    /// newest first, with prefetch hints under the cap.
     pub async fn feed(
         &self,
         viewer: &AuthUser,
@@ -126,11 +128,10 @@ impl Delivery {
             Ok(before) => before,
             Err(invalid) => return Ok(Err(invalid)),
         };
-        let limit = limit.clamp(1, MAX_PAGE);
         let mut rows = self.db.feed_page(&viewer.id, before, i64::from(limit) + 1).await?;
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
-        let next_cursor = more.then(|| rows.last().map(|r| encode_cursor(&r.video_id))).flatten();
+        let next_cursor = more.then(|| rows.last().and_then(|r| encode_cursor(&r.video_id))).flatten();
         let renditions = self.renditions(&rows.iter().collect::<Vec<_>>()).await?;
         let defaults = self.defaults().await?;
         let items: Vec<VideoView> =
@@ -257,11 +258,24 @@ fn visible(viewer: &AuthUser, row: &PlaybackRow) -> bool {
     row.status == "ready" || viewer.is_admin() || row.creator_user_id == viewer.id.as_str()
 }
 
-fn encode_cursor(video_id: &str) -> String {
-    URL_SAFE_NO_PAD.encode(video_id)
+/// Feed cursors: the base64url (no padding) of the last item's 16-byte id. Any string of 22
+/// such characters is a valid position, so a cursor never fails on its content.
+pub const CURSOR_PATTERN: &str = "^[A-Za-z0-9_-]{22}$";
+
+const CURSOR: GeneralPurpose = GeneralPurpose::new(
+    &URL_SAFE,
+    GeneralPurposeConfig::new()
+        .with_encode_padding(false)
+        .with_decode_padding_mode(DecodePaddingMode::RequireNone)
+        .with_decode_allow_trailing_bits(true),
+);
+
+fn encode_cursor(video_id: &str) -> Option<String> {
+    let id: Uuid = video_id.parse().ok()?;
+    Some(CURSOR.encode(id.as_bytes()))
 }
 
 fn decode_cursor(cursor: &str) -> Result<Uuid, InvalidCursor> {
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| InvalidCursor)?;
-    std::str::from_utf8(&bytes).ok().and_then(|s| s.parse().ok()).ok_or(InvalidCursor)
+    let bytes: [u8; 16] = CURSOR.decode(cursor).ok().and_then(|b| b.try_into().ok()).ok_or(InvalidCursor)?;
+    Ok(Uuid::from_bytes(bytes))
 }

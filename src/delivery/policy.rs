@@ -9,10 +9,13 @@ use crate::db::RenditionRow;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Defaults {
     /// Feed autoplay ceiling by short side (720 = 720p).
+    #[schema(minimum = 1, maximum = 8192)]
     pub feed_max_short_side: u32,
     /// Ceiling for the low-conversion cohort.
+    #[schema(minimum = 1, maximum = 8192)]
     pub low_conversion_max_short_side: u32,
     /// Upcoming videos a client may prefetch.
+    #[schema(maximum = 10)]
     pub prefetch_cap: u32,
 }
 

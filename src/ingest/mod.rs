@@ -85,11 +85,14 @@ pub struct PartTarget {
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterPart {
-    /// 1-based part number.
+    /// 1-based part number, at most the session's `part_count`.
+    #[schema(minimum = 1, maximum = 10000)]
     pub part_number: u32,
     /// The ETag the bucket answered.
+    #[schema(schema_with = plan::etag_schema)]
     pub etag: String,
     /// Optional SHA-256 of the part, hex.
+    #[schema(schema_with = plan::part_sha256_schema)]
     pub sha256: Option<String>,
 }
 
@@ -256,12 +259,10 @@ impl Ingest {
         reported: Vec<RegisterPart>,
         now: DateTime<Utc>,
     ) -> Result<Vec<StoredPart>, IngestError> {
+        plan::check_registration(&reported)?;
         Self::ensure_open(session, now)?;
         if !self.storage.direct_uploads() {
             return Err(IngestError::DirectUploadsDisabled);
-        }
-        if reported.is_empty() {
-            return Err(IngestError::Invalid { code: "no_parts", message: "parts must not be empty".into() });
         }
         let listed = self.storage.list_staged_parts(session).await?;
         let mut parts = Vec::with_capacity(reported.len());
