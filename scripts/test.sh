@@ -4,7 +4,8 @@
 # Provisions what the suite needs and tears it down afterwards:
 #   - ffmpeg/ffprobe (apt-get when missing and running as root),
 #   - a throwaway PostgreSQL cluster on a free port (or REEL_TEST_DATABASE_URL when set),
-#   - an S3-compatible server (s3s-fs, installed with cargo when missing) on a free port.
+#   - an S3-compatible server (s3s-fs, installed with cargo when missing) on a free port,
+#   - python3-venv for the pinned API contract tools (scripts/contract/).
 # A backend that cannot be provisioned fails the run; nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -73,6 +74,10 @@ cargo clippy --locked --all-targets -- -D warnings
 
 say "tests"
 cargo test --locked --lib --bins --tests "$@"
+
+say "API contract (OpenAPI 3.1 document, schemathesis: creator, admin, no token)"
+cargo build --locked --bin reel
+scripts/contract/run.sh "$work" "${CARGO_TARGET_DIR:-target}/debug/reel"
 
 say "web app build"
 build_web

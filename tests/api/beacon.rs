@@ -38,7 +38,7 @@ async fn the_beacon_validates_counts_and_feeds_the_score(backend: Backend) {
         (json!({"events": [{"type": "teleport", "video_id": video_id}]}), "invalid_body"),
         (json!({"events": [{"type": "startup", "startup_ms": 700}]}), "invalid_body"),
         (
-            json!({"events": [{"type": "progress", "video_id": video_id, "position_ms": 9, "duration_ms": 5}]}),
+            json!({"events": [{"type": "progress", "video_id": video_id, "position_ms": 9, "duration_ms": 90_000_000}]}),
             "invalid_events",
         ),
         (json!({"evts": []}), "invalid_body"),
@@ -55,14 +55,15 @@ async fn the_beacon_validates_counts_and_feeds_the_score(backend: Backend) {
         {"type": "support_click", "video_id": video_id},
         {"type": "rebuffer", "video_id": video_id, "duration_ms": 120},
         {"type": "startup", "video_id": uuid::Uuid::now_v7(), "startup_ms": 500},
+        {"type": "progress", "video_id": video_id, "position_ms": 9_000, "duration_ms": 1_000},
     ]});
     let response = app.beacon(&viewer, batch).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let receipt: Value = response.json().await.expect("json");
     assert_eq!(
         (receipt["accepted"].as_u64(), receipt["ignored"].as_u64()),
-        (Some(4), Some(1)),
-        "unknown videos are ignored, not errors"
+        (Some(4), Some(2)),
+        "unknown videos and progress past the duration are ignored, not errors"
     );
     let after = app.metrics_text().await;
     assert!(sample(&after, "first_play_startup_ms_count") >= sample(&before, "first_play_startup_ms_count") + 1.0);
@@ -127,7 +128,9 @@ async fn the_openapi_document_lists_every_route_and_only_served_ones() {
         ("/v1/ops/delivery-policy", "get"),
         ("/v1/ops/delivery-policy", "put"),
         ("/v1/ops/creators/{id}", "put"),
-        ("/origin/{path}", "get"),
+        ("/origin/packaged/{video_id}/hls/{file}", "get"),
+        ("/origin/packaged/{video_id}/hls/{dir}/{file}", "get"),
+        ("/origin/packaged/{video_id}/hls/{generation}/{rendition}/{file}", "get"),
         ("/metrics", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),
@@ -143,7 +146,11 @@ async fn the_openapi_document_lists_every_route_and_only_served_ones() {
             let concrete = path
                 .replace("{id}", &uuid::Uuid::now_v7().to_string())
                 .replace("{part}", "1")
-                .replace("{path}", "packaged/none");
+                .replace("{video_id}", &uuid::Uuid::now_v7().to_string())
+                .replace("{file}", "master.m3u8")
+                .replace("{dir}", "720p")
+                .replace("{generation}", "g2")
+                .replace("{rendition}", "720p");
             let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
             let response =
                 app.http.request(method.clone(), app.url(&concrete)).bearer_auth(&admin).send().await.expect("request");

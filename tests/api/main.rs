@@ -4,6 +4,7 @@ mod helpers;
 
 mod beacon;
 mod cli;
+mod contract;
 mod crash;
 mod direct;
 mod health;

@@ -187,6 +187,7 @@ async fn completion_is_idempotent_and_abort_is_final(backend: Backend) {
     assert_eq!(app.send_part(&gus, &session["parts"][0], data.clone(), &[]).await.status(), StatusCode::OK);
     assert_eq!(app.abort(&gus, other).await.status(), StatusCode::NO_CONTENT);
     assert_eq!(app.abort(&gus, other).await.status(), StatusCode::NO_CONTENT, "abort is idempotent");
+    assert_eq!(app.get_upload(&gus, other).await.status(), StatusCode::NOT_FOUND, "an aborted session is deleted");
     let (status, error) = error_code(app.complete(&gus, other).await).await;
     assert_eq!((status, error["code"].as_str()), (StatusCode::CONFLICT, Some("upload_not_open")));
     assert_eq!(error["details"]["status"], "aborted");
