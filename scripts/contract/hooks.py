@@ -2,8 +2,9 @@
 
 A part PUT must carry exactly the number of bytes its session planned, which no schema can state.
 In the stateful phase, whose upload ids come from real sessions through the OpenAPI links, the
-part body gets that size (and no checksum headers), so a scenario can run a whole upload:
-create, part, complete, then the video. The other phases send generated bodies as they are.
+part body gets that size (and no checksum headers), and a new upload declares no whole-file
+`sha256` (its bytes are only chosen here, later), so a scenario can run a whole upload: create,
+part, complete, then the video. The other phases send generated requests as they are.
 """
 
 import json
@@ -15,6 +16,7 @@ import schemathesis
 from schemathesis.generation.meta import TestPhase
 
 PART_PATH = "/v1/videos/uploads/{id}/parts/{part}"
+UPLOADS_PATH = "/v1/videos/uploads"
 CHECKSUM_HEADERS = ("content-md5", "x-reel-checksum-sha256")
 
 
@@ -36,6 +38,9 @@ def planned_size(base_url, upload_id, part_number):
 @schemathesis.hook
 def before_call(context, case, kwargs):
     if case.meta is None or case.meta.phase.name != TestPhase.STATEFUL:
+        return
+    if case.method.upper() == "POST" and case.path == UPLOADS_PATH and isinstance(case.body, dict):
+        case.body.pop("sha256", None)
         return
     if case.method.upper() != "PUT" or case.path != PART_PATH:
         return

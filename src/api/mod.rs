@@ -84,7 +84,8 @@ fn documented_routes() -> OpenApiRouter<AppState> {
 }
 
 /// The web app (`server.web_dir`) for every path no route matched; API-looking paths keep the
-/// structured 404, and unknown app paths get `index.html` (client-side routing).
+/// structured 404, other methods than `GET`/`HEAD` the structured 405, and unknown app paths get
+/// `index.html` (client-side routing).
 fn web_app(
     dir: &Path,
 ) -> impl Fn(Request) -> std::pin::Pin<Box<dyn Future<Output = Response> + Send>> + Clone + Send + Sync + 'static {
@@ -97,6 +98,11 @@ fn web_app(
             let api = ["/v1/", "/origin/", "/metrics", "/openapi.json"].iter().any(|p| path.starts_with(p));
             if api || !index_exists {
                 return ApiError::not_found("route").into_response();
+            }
+            if request.method() != Method::GET && request.method() != Method::HEAD {
+                let mut refused = ApiError::method_not_allowed().into_response();
+                refused.headers_mut().insert(header::ALLOW, http::HeaderValue::from_static("GET, HEAD"));
+                return refused;
             }
             match files.oneshot(request).await {
                 Ok(response) => response.into_response(),

@@ -219,3 +219,17 @@ async fn the_document_states_the_contract() {
     let events = &spec["components"]["schemas"]["BeaconBatch"]["properties"]["events"];
     assert_eq!((events["minItems"].as_u64(), events["maxItems"].as_u64()), (Some(1), Some(100)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_app_fallback_answers_other_methods_with_the_json_error() {
+    let web = tempfile::tempdir().expect("web dir");
+    std::fs::write(web.path().join("index.html"), "<!doctype html><title>reel</title>").expect("index");
+    let dir = web.path().to_owned();
+    let app = spawn_app_with(Backend::SqliteFs, move |config| config.server.web_dir = dir).await;
+    let page = app.http.get(app.url("/upload")).send().await.expect("page");
+    assert_eq!(page.status(), StatusCode::OK, "app paths serve index.html");
+    let response = app.http.post(app.url("/upload")).body("x").send().await.expect("post");
+    let allow = response.headers().get("allow").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    assert_eq!(allow, "GET, HEAD");
+    assert_error(response, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "POST to the web app").await;
+}
