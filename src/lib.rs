@@ -24,6 +24,7 @@
 
 pub mod api;
 pub mod app;
+pub mod backoff;
 pub mod cli;
 pub mod client;
 pub mod config;
