@@ -24,7 +24,7 @@ mkdir -p "$dir"
 command -v python3 >/dev/null || apt_install python3
 python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
 python3 -m venv "$dir/venv"
-"$dir/venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/contract/requirements.txt
+"$dir/venv/bin/pip" install --quiet --disable-pip-version-check --no-compile -r scripts/contract/requirements.txt
 
 port=$(free_port 18080)
 export REEL_SERVER__BIND="127.0.0.1:$port" REEL_SERVER__PUBLIC_URL="http://127.0.0.1:$port" \

@@ -13,7 +13,6 @@ use futures::StreamExt;
 use http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use super::extract::{ApiPath, OwnedUpload};
 use super::json::ApiJson;
@@ -22,8 +21,7 @@ use crate::api::error::ApiError;
 use crate::api::state::AppState;
 use crate::ingest::plan::CreateUpload;
 use crate::ingest::{PartDeclaration, PartTarget, RegisterPart};
-use crate::model::AuthUser;
-use crate::model::{StoredPart, UploadSession, UploadStatus};
+use crate::model::{AuthUser, StoredPart, UploadId, UploadSession, UploadStatus, VideoId};
 
 /// Padded standard base64 that ignores the unused low bits of the last character, so every
 /// string the documented header patterns allow decodes.
@@ -36,7 +34,7 @@ pub const SHA256_HEADER: &str = "x-reel-checksum-sha256";
 /// An upload session as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UploadView {
-    upload_id: Uuid,
+    upload_id: UploadId,
     status: UploadStatus,
     filename: String,
     content_type: String,
@@ -46,7 +44,7 @@ pub struct UploadView {
     created_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
     /// Set once completed: the seed's derived video linkage.
-    video_id: Option<Uuid>,
+    video_id: Option<VideoId>,
     /// Parts the server holds, so a client can resume.
     received_parts: Vec<StoredPart>,
     /// Where to send each part still missing (empty once the session is closed).
@@ -272,7 +270,7 @@ pub async fn register_parts(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Completed {
     /// The video, `processing` until the pipeline publishes it.
-    video_id: Uuid,
+    video_id: VideoId,
     /// The video's status (`processing`, or later `ready`/`failed` on a repeated call).
     #[schema(pattern = "^(processing|ready|failed)$")]
     status: &'static str,

@@ -8,6 +8,7 @@ mod contract;
 mod crash;
 mod direct;
 mod health;
+mod layers;
 mod media;
 mod memory;
 mod origin;
