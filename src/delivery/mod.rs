@@ -163,7 +163,7 @@ impl Delivery {
                 let all = renditions.get(&video_id).map(Vec::as_slice).unwrap_or_default();
                 let ceiling = policy::ceiling(defaults, &self.config.low_conversion_cohort, viewer.cohort.as_deref());
                 let allowed = policy::allowed(all, ceiling, row.policy.max_bitrate_kbps);
-                let master = keys::packaged_root(video_id, row.generation).child(policy::master_file(&allowed, all));
+                let master = keys::root_file_path(video_id, row.generation, &policy::master_file(&allowed, all));
                 let tier = policy::cache_tier(
                     row.policy.cache_tier_hint,
                     row.value_score,
@@ -178,7 +178,7 @@ impl Delivery {
                     duration_ms: row.duration_ms,
                     width: row.width,
                     height: row.height,
-                    playback_manifest_url: self.url(master.as_ref()),
+                    playback_manifest_url: self.url(&master),
                     thumbnail_url,
                     renditions: allowed
                         .iter()

@@ -48,6 +48,12 @@ pub fn master(video_id: VideoId, generation: Generation) -> Path {
     packaged_root(video_id, generation).child(MASTER_PLAYLIST)
 }
 
+/// The origin path of a file at a generation's root, as served (a capped master's `~` stays
+/// literal here, where [`Path::child`] would percent-encode it).
+pub fn root_file_path(video_id: VideoId, generation: Generation, file: &str) -> String {
+    format!("{}/{file}", packaged_root(video_id, generation))
+}
+
 /// The file name of a master capped at `cap` (by short side): `master~540p.m3u8`. Served by the
 /// origin beside the full master, so each cap has its own cacheable URL.
 pub fn capped_master(cap: u32) -> String {
@@ -196,6 +202,9 @@ mod tests {
     fn capped_master_names_round_trip() {
         assert_eq!(parse_capped_master(&capped_master(540)), Some(540));
         assert_eq!(parse_capped_master(MASTER_PLAYLIST), None);
+        let path = root_file_path(video(), Generation::new(2), &capped_master(540));
+        assert_eq!(path, format!("packaged/{ID}/hls/g2/master~540p.m3u8"));
+        assert_eq!(parse_packaged(&path).and_then(|p| parse_capped_master(p.file)), Some(540));
         assert_eq!(parse_capped_master("master~0p.m3u8"), None);
         assert_eq!(parse_capped_master("master~abcp.m3u8"), None);
     }
