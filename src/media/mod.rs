@@ -27,12 +27,17 @@ mod testutil;
 use std::path::PathBuf;
 
 pub use error::MediaError;
-pub use ladder::{LadderConfig, Rung, RungSpec, plan_ladder};
+pub use ladder::{
+    AudioPackaging, AudioTrack, LadderConfig, LadderPlan, Phase, Rung, RungSpec, SegmentGrid, audio_tracks,
+    plan_ladder, plan_phases,
+};
 pub use output::{AudioOutput, LadderOutput, RenditionOutput, SegmentStat};
-pub use playlist::{master_playlist, master_playlist_for};
+pub use playlist::{
+    AudioRendition, Variant, event_playlist, master_playlist, master_playlist_for, master_playlist_of, render_master,
+};
 pub use poster::poster;
 pub use probe::{Container, MediaLimits, ProbedMedia, SourceColor, probe};
-pub use transcode::transcode;
+pub use transcode::{init_codecs, transcode};
 
 /// Where the ffmpeg and ffprobe binaries are (the `[media]` configuration section).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
