@@ -18,8 +18,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use reel::media::{
-    AudioPackaging, LadderConfig, MediaLimits, ProbedMedia, Rung, Tools, master_playlist, plan_ladder, plan_phases, probe,
-    transcode,
+    AudioPackaging, LadderConfig, MediaLimits, ProbedMedia, Rung, Tools, master_playlist, plan_ladder, plan_phases,
+    probe, transcode,
 };
 
 type Res<T> = Result<T, Box<dyn Error>>;
@@ -51,7 +51,11 @@ fn variants() -> Vec<Variant> {
     vec![
         Variant { label: "today: one process, 3 rungs, 4 s, separate audio", cfg: today, two_phases: false },
         Variant { label: "new ladder, one process", cfg: LadderConfig::default(), two_phases: false },
-        Variant { label: "new ladder, two processes (start rungs first)", cfg: LadderConfig::default(), two_phases: true },
+        Variant {
+            label: "new ladder, two processes (start rungs first)",
+            cfg: LadderConfig::default(),
+            two_phases: true,
+        },
         Variant {
             label: "new ladder, two processes, separate audio",
             cfg: LadderConfig { audio: AudioPackaging::Separate, ..LadderConfig::default() },
@@ -252,7 +256,9 @@ fn report(
         println!();
     }
     println!("\nMedians, and ratios to the baseline of the same pair (median of the per-pair ratios):\n");
-    println!("| variant | first start segment (s) | start rungs done (s) | whole ladder (s) | whole / baseline | start rungs / baseline |");
+    println!(
+        "| variant | first start segment (s) | start rungs done (s) | whole ladder (s) | whole / baseline | start rungs / baseline |"
+    );
     println!("|---|---|---|---|---|---|");
     let baseline_median = median(rows.iter().map(|r| r.0).collect());
     println!("| naive baseline (one ffmpeg per rung, 3 rungs) | | | {baseline_median:.1} | 1.000 | |");
@@ -308,7 +314,8 @@ fn report(
 /// Every rung any variant produced.
 fn plan_ladder_of(dirs: &[PathBuf], variants: &[Variant], source: &Path) -> Res<Vec<Rung>> {
     let runtime = tokio::runtime::Runtime::new()?;
-    let probed = runtime.block_on(probe(&Tools::default(), source, &MediaLimits::default(), Duration::from_secs(60)))?;
+    let probed =
+        runtime.block_on(probe(&Tools::default(), source, &MediaLimits::default(), Duration::from_secs(60)))?;
     let mut rungs: Vec<Rung> = Vec::new();
     for (variant, _) in variants.iter().zip(dirs) {
         for rung in plan_ladder(&probed, &variant.cfg) {
