@@ -60,6 +60,76 @@ pub(crate) fn join_fragments(pieces: &[Vec<u8>]) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+/// Duration in seconds of a media segment of the init segment's first track (the video track
+/// when audio is muxed in): the sum of its samples' durations over every `moof`, in that track's
+/// `mdhd` timescale. Sample durations come from `trun`, else `tfhd`, else `trex` defaults.
+pub(crate) fn segment_duration(init: &[u8], segment: &[u8]) -> Result<f64, String> {
+    let moov = child(init, b"moov").ok_or("init segment has no moov")?;
+    let trak = child(moov, b"trak").ok_or("init segment has no track")?;
+    let tkhd = child(trak, b"tkhd").ok_or("track has no tkhd")?;
+    let track_id = read_u32(tkhd, if tkhd.first() == Some(&1) { 20 } else { 12 }).ok_or("malformed tkhd")?;
+    let mdhd = child(child(trak, b"mdia").ok_or("track has no mdia")?, b"mdhd").ok_or("track has no mdhd")?;
+    let timescale = read_u32(mdhd, if mdhd.first() == Some(&1) { 20 } else { 12 }).ok_or("malformed mdhd")?;
+    if timescale == 0 {
+        return Err("timescale 0".into());
+    }
+    let trex_default = child(moov, b"mvex")
+        .into_iter()
+        .flat_map(|mvex| Boxes::new(mvex).filter(|(kind, _)| kind == b"trex"))
+        .find(|(_, trex)| read_u32(trex, 4) == Some(track_id))
+        .and_then(|(_, trex)| read_u32(trex, 12))
+        .unwrap_or(0);
+    let mut ticks: u64 = 0;
+    for (_, moof) in Boxes::new(segment).filter(|(kind, _)| kind == b"moof") {
+        for (_, traf) in Boxes::new(moof).filter(|(kind, _)| kind == b"traf") {
+            let tfhd = child(traf, b"tfhd").ok_or("traf has no tfhd")?;
+            if read_u32(tfhd, 4) != Some(track_id) {
+                continue;
+            }
+            let default = tfhd_default_duration(tfhd).unwrap_or(trex_default);
+            for (_, trun) in Boxes::new(traf).filter(|(kind, _)| kind == b"trun") {
+                ticks += trun_duration(trun, default).ok_or("malformed trun")?;
+            }
+        }
+    }
+    Ok(ticks as f64 / f64::from(timescale))
+}
+
+fn tfhd_default_duration(tfhd: &[u8]) -> Option<u32> {
+    let flags = read_u32(tfhd, 0)? & 0x00ff_ffff;
+    if flags & 0x08 == 0 {
+        return None;
+    }
+    let mut offset = 8;
+    if flags & 0x01 != 0 {
+        offset += 8;
+    }
+    if flags & 0x02 != 0 {
+        offset += 4;
+    }
+    read_u32(tfhd, offset)
+}
+
+fn trun_duration(trun: &[u8], default: u32) -> Option<u64> {
+    let flags = read_u32(trun, 0)? & 0x00ff_ffff;
+    let count = read_u32(trun, 4)?;
+    if flags & 0x100 == 0 {
+        return Some(u64::from(count) * u64::from(default));
+    }
+    let mut offset = 8 + if flags & 0x01 != 0 { 4 } else { 0 } + if flags & 0x04 != 0 { 4 } else { 0 };
+    let per_sample = [0x100, 0x200, 0x400, 0x800].iter().filter(|&&bit| flags & bit != 0).count() * 4;
+    let mut total = 0u64;
+    for _ in 0..count {
+        total += u64::from(read_u32(trun, offset)?);
+        offset += per_sample;
+    }
+    Some(total)
+}
+
+fn read_u32(data: &[u8], offset: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(data.get(offset..offset.checked_add(4)?)?.try_into().ok()?))
+}
+
 /// (type, total size) of the box at the start of `data`, checked against its length.
 fn box_header(data: &[u8]) -> Option<([u8; 4], usize)> {
     let size32 = u32::from_be_bytes(data.get(0..4)?.try_into().ok()?);

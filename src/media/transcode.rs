@@ -373,6 +373,20 @@ pub(crate) async fn read_segments(dir: &Path, name: &str) -> Result<Vec<SegmentS
     Ok(segments)
 }
 
+/// `segment` (a `seg-NNNNN.m4s` just reported) with its size and its exact duration, read from
+/// its fragments and the `init.mp4` beside it: what a growing EVENT playlist lists, equal to what
+/// the finished playlist will say.
+pub async fn segment_stat(segment: &Path) -> Result<SegmentStat, MediaError> {
+    let dir = segment.parent().ok_or_else(|| MediaError::invalid_output("a segment path without a directory"))?;
+    let init_path = dir.join(INIT_NAME);
+    let init = tokio::fs::read(&init_path).await.map_err(MediaError::io(format!("reading {}", init_path.display())))?;
+    let bytes = tokio::fs::read(segment).await.map_err(MediaError::io(format!("reading {}", segment.display())))?;
+    let duration = mp4::segment_duration(&init, &bytes)
+        .map_err(|e| MediaError::invalid_output(format!("{}: {e}", segment.display())))?;
+    let uri = segment.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    Ok(SegmentStat { uri, duration, bytes: bytes.len() as u64 })
+}
+
 /// The RFC 6381 codecs of the rendition or audio track in `dir`, from its `init.mp4` (complete
 /// once its first segment has been reported): "avc1.64001e" or "avc1.64001e,mp4a.40.2".
 pub async fn init_codecs(dir: &Path) -> Result<String, MediaError> {

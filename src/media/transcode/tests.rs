@@ -136,6 +136,20 @@ fn assert_graduated_and_aligned(out: &LadderOutput, duration: f64, scratch: &Pat
     }
 }
 
+/// What `segment_stat` reads from each file as it lands is what the finished playlists say.
+async fn assert_landed_stats_match(out: &LadderOutput) -> Result<(), MediaError> {
+    let timelines =
+        out.renditions.iter().map(|r| (&r.dir, &r.segments)).chain(out.audio.iter().map(|a| (&a.dir, &a.segments)));
+    for (dir, segments) in timelines {
+        for segment in segments {
+            let landed = segment_stat(&dir.join(&segment.uri)).await?;
+            assert_eq!((&landed.uri, landed.bytes), (&segment.uri, segment.bytes));
+            assert!((landed.duration - segment.duration).abs() < 0.001, "{landed:?} vs {segment:?}");
+        }
+    }
+    Ok(())
+}
+
 fn graduated_source(dir: &Path) -> PathBuf {
     let video = "testsrc2=s=540x960:r=30:d=8,noise=alls=3:allf=t";
     clip(dir, "portrait.mp4", video, Some("sine=f=440:d=8"), &["-ac", "2"])
@@ -175,6 +189,7 @@ async fn two_phases_encode_graduated_aligned_segments_with_muxed_audio() -> Resu
     let out = start.merge(remaining);
     assert!(out.audio.is_empty(), "audio is muxed");
     assert_graduated_and_aligned(&out, probed.duration().as_secs_f64(), src.path());
+    assert_landed_stats_match(&out).await?;
 
     for rendition in &out.renditions {
         assert!(rendition.codecs.starts_with("avc1.64") && rendition.codecs.ends_with(",mp4a.40.2"));
@@ -224,6 +239,7 @@ async fn separate_audio_is_joined_onto_the_same_grid() -> Result<(), MediaError>
     let groups: Vec<Option<&str>> = out.renditions.iter().map(|r| r.audio_group.as_deref()).collect();
     assert_eq!(groups, [Some("audio-32k"), Some("audio"), Some("audio")]);
     assert_graduated_and_aligned(&out, probed.duration().as_secs_f64(), src.path());
+    assert_landed_stats_match(&out).await?;
     for audio in &out.audio {
         assert_eq!(audio.codecs, "mp4a.40.2");
         let joined = all_joined(&audio.dir, &audio.segments, src.path());
