@@ -51,14 +51,35 @@ fn worker_id() -> String {
     format!("{}:{}:{suffix}", host.trim(), std::process::id())
 }
 
-/// Starts the background workers (upload sweeper, pipeline workers) on `tracker`.
-pub fn spawn_workers(state: &AppState, config: &Config, tracker: &TaskTracker, shutdown: &CancellationToken) {
-    tracker.spawn(sweeper::run(state.ingest.clone(), config.uploads.sweep_interval, shutdown.clone()));
-    let workers = config.pipeline.workers;
-    for _ in 0..workers {
-        tracker.spawn(worker::run(state.pipeline.clone(), shutdown.clone()));
+/// The background tasks of a process, and the one shutdown sequence that ends them.
+struct Background {
+    token: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Background {
+    /// Starts the upload sweeper and, when `workers`, the pipeline workers.
+    fn start(state: &AppState, config: &Config, workers: bool) -> Self {
+        let background = Background { token: CancellationToken::new(), tracker: TaskTracker::new() };
+        if workers {
+            let (tracker, token) = (&background.tracker, &background.token);
+            tracker.spawn(sweeper::run(state.ingest.clone(), config.uploads.sweep_interval, token.clone()));
+            for _ in 0..config.pipeline.workers {
+                tracker.spawn(worker::run(state.pipeline.clone(), token.clone()));
+            }
+            tracing::info!(pipeline_workers = config.pipeline.workers, "background workers started");
+        }
+        background
     }
-    tracing::info!(pipeline_workers = workers, "background workers started");
+
+    /// Cancels every task, waits for them to drain, then closes the database.
+    async fn stop(self, state: &AppState) {
+        self.token.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+        state.db.close().await;
+        tracing::info!("shutdown complete");
+    }
 }
 
 /// A bound, ready-to-run server.
@@ -93,13 +114,9 @@ impl Application {
 
     /// Serves until `shutdown` completes, then drains requests and workers in order.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let token = CancellationToken::new();
-        let tracker = TaskTracker::new();
-        if self.workers {
-            spawn_workers(&self.state, &self.config, &tracker, &token);
-        }
+        let background = Background::start(&self.state, &self.config, self.workers);
         let router = crate::api::router(self.state.clone(), &self.config);
-        let stop = token.clone();
+        let stop = background.token.clone();
         axum::serve(self.listener, router)
             .with_graceful_shutdown(async move {
                 shutdown.await;
@@ -107,11 +124,7 @@ impl Application {
             })
             .await?;
         tracing::info!("http server stopped; draining workers");
-        token.cancel();
-        tracker.close();
-        tracker.wait().await;
-        self.state.db.close().await;
-        tracing::info!("shutdown complete");
+        background.stop(&self.state).await;
         Ok(())
     }
 }
@@ -119,14 +132,9 @@ impl Application {
 /// Runs only the background workers until `shutdown` completes.
 pub async fn run_workers(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let state = state(&config, config.public_url()).await?;
-    let token = CancellationToken::new();
-    let tracker = TaskTracker::new();
-    spawn_workers(&state, &config, &tracker, &token);
+    let background = Background::start(&state, &config, true);
     shutdown.await;
-    token.cancel();
-    tracker.close();
-    tracker.wait().await;
-    state.db.close().await;
+    background.stop(&state).await;
     Ok(())
 }
 

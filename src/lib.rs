@@ -7,23 +7,27 @@
 //!
 //! | module | job |
 //! |---|---|
-//! | [`cli`] | the `reel` command line |
-//! | [`client`] | upload client: resumable parallel parts, retries, polling until ready |
-//! | [`app`] | wiring: state, listener, workers, shutdown |
+//! | [`model`] | the ground floor: typed ids, entities, states, jobs, events, the value score |
+//! | [`backoff`] | exponential backoff with equal jitter |
+//! | [`media`] | the media engine: probe, ladder, one-process transcode, playlists, posters |
 //! | [`config`] | layered, typed configuration |
-//! | [`api`] | route table and one handler module per resource |
-//! | [`auth`] | bearer JWTs and the caller extractor |
-//! | [`error`] | the one mapping from errors to HTTP answers |
-//! | [`ingest`] | upload sessions, parts, completion, expiry |
-//! | [`delivery`] | playback and feed views, delivery policy, origin with hot tier, beacon |
-//! | [`pipeline`] | outbox relay, job queue, probe → transcode → publish_ready, media engine |
-//! | [`storage`] | object store facade and key layout |
-//! | [`db`] | metadata store facade (SQLite, PostgreSQL) |
-//! | [`video`] | the video asset entity |
+//! | [`storage`] | object store facade and the one key layout |
+//! | [`db`] | metadata store facade (SQLite, PostgreSQL), rows mapped to model types |
 //! | [`telemetry`] | logs and metrics |
+//! | [`ingest`] | upload sessions, parts, completion, expiry |
+//! | [`pipeline`] | outbox relay, job queue, probe → transcode → publish_ready |
+//! | [`delivery`] | playback and feed views, delivery policy, origin with hot tier, beacon |
+//! | [`api`] | route table, one handler module per resource, auth, the error → HTTP mapping |
+//! | [`app`] | wiring: state, listener, background tasks, shutdown |
+//! | [`client`] | upload client: resumable parallel parts, retries, polling until ready |
+//! | [`cli`] | the `reel` command line |
+//!
+//! Each module uses only modules listed before it, never one on its own row or after it
+//! (`tests/api/layers.rs` checks it).
 
 pub mod api;
 pub mod app;
+pub mod backoff;
 pub mod cli;
 pub mod client;
 pub mod config;

@@ -55,8 +55,8 @@ pub fn router(state: AppState, config: &Config) -> Router {
 }
 
 /// The id in a path: anything that is not a UUID names nothing, so it is a 404 like an unknown id.
-fn path_id(raw: &str, what: &str) -> Result<uuid::Uuid, ApiError> {
-    uuid::Uuid::parse_str(raw).map_err(|_| ApiError::not_found(what))
+fn path_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, ApiError> {
+    raw.parse().map_err(|_| ApiError::not_found(what))
 }
 
 fn documented_routes() -> OpenApiRouter<AppState> {

@@ -8,15 +8,12 @@ use http::StatusCode;
 use http::request::Parts;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use uuid::Uuid;
 
 use super::json::ApiJson;
 use crate::api::error::{ApiError, ErrorBody};
 use crate::api::state::AppState;
-use crate::db::VideoPolicy;
-use crate::delivery::policy::{CacheTier, Defaults};
-use crate::model::VideoStatus;
-use crate::model::{AuthUser, UserId};
+use crate::delivery::policy::Defaults;
+use crate::model::{AuthUser, Generation, UserId, VideoId, VideoPolicy, VideoStatus};
 
 /// An authenticated caller with the admin role; anyone else gets 403.
 #[derive(Debug)]
@@ -45,10 +42,10 @@ pub struct ListQuery {
 /// One video in the ops listing.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OpsVideo {
-    video_id: String,
+    video_id: VideoId,
     creator_id: String,
-    status: String,
-    generation: i64,
+    status: VideoStatus,
+    generation: Generation,
     failed_reason: Option<String>,
     retryable: Option<bool>,
     stage: Option<String>,
@@ -70,8 +67,8 @@ pub struct OpsVideos {
 /// The answer to a reprocess.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Reprocessed {
-    video_id: Uuid,
-    generation: i64,
+    video_id: VideoId,
+    generation: Generation,
     status: &'static str,
 }
 
@@ -107,13 +104,13 @@ pub async fn list_videos(
                 age_ms: (now - video.created_at).num_milliseconds(),
                 processing_ms: video.processing_since.map(|since| (now - since).num_milliseconds()),
                 video_id: video.video_id,
-                creator_id: video.creator_user_id,
+                creator_id: video.creator_id.to_string(),
                 status: video.status,
                 generation: video.generation,
                 failed_reason: video.failed_reason,
                 retryable: video.retryable,
-                stage: video.stage,
-                stage_status: row.stage_status,
+                stage: video.stage.map(|stage| stage.as_str().to_owned()),
+                stage_status: row.stage_status.map(|status| status.as_str().to_owned()),
                 attempts: row.attempts,
                 last_error: row.last_error,
                 value_score: video.value_score,
@@ -180,11 +177,7 @@ pub async fn video_policy(
 ) -> Result<Json<VideoPolicy>, ApiError> {
     let video_id = super::path_id(&id, "video")?;
     let row = state.db.playback_row(video_id).await?.ok_or_else(|| ApiError::not_found("video"))?;
-    Ok(Json(VideoPolicy {
-        max_bitrate_kbps: row.max_bitrate_kbps,
-        prefetch_priority: row.prefetch_priority,
-        cache_tier_hint: row.cache_tier_hint,
-    }))
+    Ok(Json(row.policy))
 }
 
 /// `PUT /v1/ops/videos/{id}/policy`: replaces a video's delivery policy.
@@ -200,9 +193,6 @@ pub async fn set_video_policy(
     state.db.get_video(video_id).await?.ok_or_else(|| ApiError::not_found("video"))?;
     if policy.max_bitrate_kbps.is_some_and(|kbps| kbps <= 0) {
         return Err(ApiError::bad_request("invalid_policy", "max_bitrate_kbps must be positive"));
-    }
-    if policy.cache_tier_hint.as_deref().is_some_and(|hint| CacheTier::parse(hint).is_none()) {
-        return Err(ApiError::bad_request("invalid_policy", "cache_tier_hint must be hot, warm or cold"));
     }
     state.db.set_video_policy(video_id, &policy, Utc::now()).await?;
     Ok(Json(policy))

@@ -12,15 +12,13 @@ use futures::StreamExt;
 use http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use super::json::ApiJson;
 use crate::api::error::{ApiError, ErrorBody};
 use crate::api::state::AppState;
 use crate::ingest::plan::CreateUpload;
 use crate::ingest::{PartDeclaration, PartTarget, RegisterPart};
-use crate::model::AuthUser;
-use crate::model::{StoredPart, UploadSession, UploadStatus};
+use crate::model::{AuthUser, StoredPart, UploadId, UploadSession, UploadStatus, VideoId};
 
 /// Header carrying a part's SHA-256 (hex or base64).
 pub const SHA256_HEADER: &str = "x-reel-checksum-sha256";
@@ -28,7 +26,7 @@ pub const SHA256_HEADER: &str = "x-reel-checksum-sha256";
 /// An upload session as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UploadView {
-    upload_id: Uuid,
+    upload_id: UploadId,
     status: UploadStatus,
     filename: String,
     content_type: String,
@@ -38,7 +36,7 @@ pub struct UploadView {
     created_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
     /// Set once completed: the seed's derived video linkage.
-    video_id: Option<Uuid>,
+    video_id: Option<VideoId>,
     /// Parts the server holds, so a client can resume.
     received_parts: Vec<StoredPart>,
     /// Where to send each part still missing (empty once the session is closed).
@@ -204,7 +202,7 @@ pub async fn register_parts(
 /// The answer to completion.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Completed {
-    video_id: Uuid,
+    video_id: VideoId,
     status: &'static str,
 }
 

@@ -1,9 +1,10 @@
-//! Exponential backoff with jitter, and the retry loop every request goes through.
+//! The retry policy and the retry loop every request goes through.
 
 use std::future::Future;
 use std::time::Duration;
 
 use super::error::ClientError;
+use crate::backoff::Backoff;
 
 /// How often and how patiently a request is retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,13 +24,9 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The delay before retry number `retry` (1-based) given a `jitter` drawn from `[0, 1)`:
-    /// "equal jitter", half of the exponential step fixed and half random, so retries of parallel
-    /// parts spread out but never collapse to zero.
-    pub fn delay(&self, retry: u32, jitter: f64) -> Duration {
-        let step = self.base_delay.saturating_mul(2u32.saturating_pow(retry.saturating_sub(1))).min(self.max_delay);
-        let half = step / 2;
-        half + half.mul_f64(jitter.clamp(0.0, 1.0))
+    /// The backoff curve between attempts.
+    pub fn backoff(&self) -> Backoff {
+        Backoff { base: self.base_delay, max: self.max_delay }
     }
 
     /// The delay before retry `retry` after `error`: the server's `Retry-After` when it sent
@@ -37,7 +34,7 @@ impl RetryPolicy {
     pub fn delay_after(&self, retry: u32, error: &ClientError) -> Duration {
         match error.retry_after() {
             Some(asked) => asked.min(self.max_delay),
-            None => self.delay(retry, rand::random::<f64>()),
+            None => self.backoff().delay(retry),
         }
     }
 }
@@ -85,17 +82,6 @@ mod tests {
 
     fn server_error(status: u16) -> ClientError {
         ClientError::Api { status, code: "e".into(), message: "m".into(), retry_after: None }
-    }
-
-    #[test]
-    fn delay_doubles_within_its_jitter_band_and_is_capped() {
-        let p = policy();
-        assert_eq!(p.delay(1, 0.0), Duration::from_millis(50));
-        assert_eq!(p.delay(1, 1.0), Duration::from_millis(100));
-        assert_eq!(p.delay(3, 0.0), Duration::from_millis(200));
-        assert_eq!(p.delay(3, 0.5), Duration::from_millis(300));
-        assert_eq!(p.delay(30, 1.0), Duration::from_secs(1));
-        assert_eq!(p.delay(u32::MAX, 0.0), Duration::from_millis(500));
     }
 
     #[test]

@@ -3,24 +3,22 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, QueryBuilder};
-use uuid::Uuid;
 
-use super::uploads::parse_uuid;
+use super::rows::{corrupt, parse_id, parse_user};
 use super::{Db, DbError, RenditionRow, with_pool};
-use crate::model::UserId;
-use crate::model::VideoStatus;
+use crate::model::{CacheTier, Generation, JobStatus, Stage, UserId, VideoId, VideoPolicy, VideoStatus};
 
-/// A video's row as playback needs it.
-#[derive(Debug, Clone, FromRow)]
+/// A video as playback needs it.
+#[derive(Debug, Clone)]
 pub struct PlaybackRow {
     /// Video id.
-    pub video_id: String,
+    pub video_id: VideoId,
     /// Owner.
-    pub creator_user_id: String,
-    /// `processing`, `ready` or `failed`.
-    pub status: String,
+    pub creator_id: UserId,
+    /// Processing state.
+    pub status: VideoStatus,
     /// Current generation.
-    pub generation: i64,
+    pub generation: Generation,
     /// Duration.
     pub duration_ms: Option<i64>,
     /// Display width.
@@ -44,13 +42,71 @@ pub struct PlaybackRow {
     /// Value score.
     pub value_score: f64,
     /// Latest stage of the current generation.
-    pub stage: Option<String>,
-    /// Per-video bitrate ceiling.
-    pub max_bitrate_kbps: Option<i64>,
-    /// Per-video prefetch priority override.
-    pub prefetch_priority: Option<i64>,
-    /// Per-video cache tier override.
-    pub cache_tier_hint: Option<String>,
+    pub stage: Option<Stage>,
+    /// The per-video delivery policy.
+    pub policy: VideoPolicy,
+}
+
+/// [`PlaybackRow`] as stored.
+#[derive(FromRow)]
+struct PlaybackRecord {
+    video_id: String,
+    creator_user_id: String,
+    status: String,
+    generation: i64,
+    duration_ms: Option<i64>,
+    width: Option<i64>,
+    height: Option<i64>,
+    manifest_url: Option<String>,
+    thumbnail_url: Option<String>,
+    published_at: Option<DateTime<Utc>>,
+    failed_reason: Option<String>,
+    retryable: Option<bool>,
+    created_at: DateTime<Utc>,
+    processing_since: Option<DateTime<Utc>>,
+    value_score: f64,
+    stage: Option<String>,
+    max_bitrate_kbps: Option<i64>,
+    prefetch_priority: Option<i64>,
+    cache_tier_hint: Option<String>,
+}
+
+impl TryFrom<PlaybackRecord> for PlaybackRow {
+    type Error = DbError;
+
+    fn try_from(row: PlaybackRecord) -> Result<Self, DbError> {
+        let cache_tier_hint = match row.cache_tier_hint.as_deref() {
+            Some(hint) => Some(CacheTier::parse(hint).ok_or_else(|| corrupt("cache tier", hint))?),
+            None => None,
+        };
+        let stage = match row.stage.as_deref() {
+            Some(stage) => Some(Stage::parse(stage).ok_or_else(|| corrupt("stage", stage))?),
+            None => None,
+        };
+        Ok(PlaybackRow {
+            video_id: parse_id(&row.video_id)?,
+            creator_id: parse_user(&row.creator_user_id)?,
+            status: VideoStatus::parse(&row.status).ok_or_else(|| corrupt("video status", &row.status))?,
+            generation: Generation::new(row.generation),
+            duration_ms: row.duration_ms,
+            width: row.width,
+            height: row.height,
+            manifest_url: row.manifest_url,
+            thumbnail_url: row.thumbnail_url,
+            published_at: row.published_at,
+            failed_reason: row.failed_reason,
+            retryable: row.retryable,
+            created_at: row.created_at,
+            processing_since: row.processing_since,
+            value_score: row.value_score,
+            stage,
+            policy: VideoPolicy {
+                max_bitrate_kbps: row.max_bitrate_kbps,
+                prefetch_priority: row.prefetch_priority,
+                cache_tier_hint,
+            },
+        })
+    }
 }
 
 const PLAYBACK_COLUMNS: &str = "v.video_id, v.creator_user_id, v.status, v.generation, v.duration_ms, v.width, \
@@ -63,28 +119,42 @@ const PLAYBACK_COLUMNS: &str = "v.video_id, v.creator_user_id, v.status, v.gener
 const PLAYBACK_FROM: &str = "FROM video_assets v LEFT JOIN video_delivery_policy p ON p.video_id = v.video_id";
 
 /// A video as the ops listing shows it: its playback row and its current job.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct OpsVideoRow {
     /// The video.
-    #[sqlx(flatten)]
     pub video: PlaybackRow,
     /// Status of the current generation's latest job.
-    pub stage_status: Option<String>,
+    pub stage_status: Option<JobStatus>,
     /// Its attempt count.
     pub attempts: Option<i64>,
     /// Its last error.
     pub last_error: Option<String>,
 }
 
-/// A video's delivery policy row.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct VideoPolicy {
-    /// Highest rendition bitrate served, kb/s.
-    pub max_bitrate_kbps: Option<i64>,
-    /// Prefetch priority override (higher is warmed first).
-    pub prefetch_priority: Option<i64>,
-    /// Cache tier override: `hot`, `warm` or `cold`.
-    pub cache_tier_hint: Option<String>,
+#[derive(FromRow)]
+struct OpsVideoRecord {
+    #[sqlx(flatten)]
+    video: PlaybackRecord,
+    stage_status: Option<String>,
+    attempts: Option<i64>,
+    last_error: Option<String>,
+}
+
+impl TryFrom<OpsVideoRecord> for OpsVideoRow {
+    type Error = DbError;
+
+    fn try_from(row: OpsVideoRecord) -> Result<Self, DbError> {
+        let stage_status = match row.stage_status.as_deref() {
+            Some(status) => Some(JobStatus::parse(status).ok_or_else(|| corrupt("job status", status))?),
+            None => None,
+        };
+        Ok(OpsVideoRow {
+            video: row.video.try_into()?,
+            stage_status,
+            attempts: row.attempts,
+            last_error: row.last_error,
+        })
+    }
 }
 
 /// Global delivery defaults as stored (admins change them at runtime).
@@ -111,10 +181,11 @@ pub struct EngagementDelta {
 
 impl Db {
     /// One video as playback shows it.
-    pub async fn playback_row(&self, video_id: Uuid) -> Result<Option<PlaybackRow>, DbError> {
+    pub async fn playback_row(&self, video_id: VideoId) -> Result<Option<PlaybackRow>, DbError> {
         let sql = format!("SELECT {PLAYBACK_COLUMNS} {PLAYBACK_FROM} WHERE v.video_id = $1");
-        let row = with_pool!(self, pool => sqlx::query_as(&sql).bind(video_id.to_string()).fetch_optional(pool).await?);
-        Ok(row)
+        let row: Option<PlaybackRecord> =
+            with_pool!(self, pool => sqlx::query_as(&sql).bind(video_id.to_string()).fetch_optional(pool).await?);
+        row.map(PlaybackRow::try_from).transpose()
     }
 
     /// A feed page for `viewer`: ready videos and the viewer's own processing ones, newest first
@@ -122,7 +193,7 @@ impl Db {
     pub async fn feed_page(
         &self,
         viewer: &UserId,
-        before: Option<Uuid>,
+        before: Option<VideoId>,
         limit: i64,
     ) -> Result<Vec<PlaybackRow>, DbError> {
         let sql = format!(
@@ -130,12 +201,15 @@ impl Db {
              AND (CAST($2 AS TEXT) IS NULL OR v.video_id < $2) ORDER BY v.video_id DESC LIMIT $3"
         );
         let before = before.map(|id| id.to_string());
-        let rows = with_pool!(self, pool => sqlx::query_as(&sql).bind(viewer.as_str()).bind(&before).bind(limit).fetch_all(pool).await?);
-        Ok(rows)
+        let rows: Vec<PlaybackRecord> = with_pool!(self, pool => sqlx::query_as(&sql).bind(viewer.as_str()).bind(&before).bind(limit).fetch_all(pool).await?);
+        rows.into_iter().map(PlaybackRow::try_from).collect()
     }
 
     /// The renditions of each `(video, generation)`, lowest bitrate first.
-    pub async fn renditions_for(&self, videos: &[(Uuid, i64)]) -> Result<Vec<(Uuid, RenditionRow)>, DbError> {
+    pub async fn renditions_for(
+        &self,
+        videos: &[(VideoId, Generation)],
+    ) -> Result<Vec<(VideoId, RenditionRow)>, DbError> {
         if videos.is_empty() {
             return Ok(Vec::new());
         }
@@ -154,12 +228,12 @@ impl Db {
                 if n > 0 {
                     query.push(" OR ");
                 }
-                query.push("(video_id = ").push_bind(video_id.to_string()).push(" AND generation = ").push_bind(*generation).push(")");
+                query.push("(video_id = ").push_bind(video_id.to_string()).push(" AND generation = ").push_bind(generation.get()).push(")");
             }
             query.push(") ORDER BY video_id, bitrate_kbps");
             query.build_query_as().fetch_all(pool).await?
         });
-        rows.into_iter().map(|row| Ok((parse_uuid(&row.video_id)?, row.rendition))).collect()
+        rows.into_iter().map(|row| Ok((parse_id(&row.video_id)?, row.rendition))).collect()
     }
 
     /// Videos in `status` for the ops listing, oldest first, with their current job.
@@ -171,15 +245,15 @@ impl Db {
                  ORDER BY created_at DESC, id DESC LIMIT 1) \
              WHERE v.status = $1 ORDER BY v.created_at LIMIT $2"
         );
-        let rows =
+        let rows: Vec<OpsVideoRecord> =
             with_pool!(self, pool => sqlx::query_as(&sql).bind(status.as_str()).bind(limit).fetch_all(pool).await?);
-        Ok(rows)
+        rows.into_iter().map(OpsVideoRow::try_from).collect()
     }
 
     /// Sets (replaces) a video's delivery policy.
     pub async fn set_video_policy(
         &self,
-        video_id: Uuid,
+        video_id: VideoId,
         policy: &VideoPolicy,
         now: DateTime<Utc>,
     ) -> Result<(), DbError> {
@@ -189,7 +263,7 @@ impl Db {
                    cache_tier_hint = excluded.cache_tier_hint, updated_at = excluded.updated_at";
         with_pool!(self, pool => sqlx::query(sql)
             .bind(video_id.to_string()).bind(policy.max_bitrate_kbps).bind(policy.prefetch_priority)
-            .bind(&policy.cache_tier_hint).bind(now)
+            .bind(policy.cache_tier_hint.map(CacheTier::as_str)).bind(now)
             .execute(pool).await?.rows_affected());
         Ok(())
     }
@@ -219,7 +293,7 @@ impl Db {
 
     /// Adds beacon engagement to a video and refreshes its early watch-through and support-click
     /// rate (the value-score inputs). `false` when the video does not exist.
-    pub async fn add_engagement(&self, video_id: Uuid, delta: EngagementDelta) -> Result<bool, DbError> {
+    pub async fn add_engagement(&self, video_id: VideoId, delta: EngagementDelta) -> Result<bool, DbError> {
         let sql = "UPDATE video_assets SET engagement_views = engagement_views + $2, \
                    engagement_watched_sum = engagement_watched_sum + $3, \
                    engagement_support_clicks = engagement_support_clicks + $4, \
@@ -235,7 +309,7 @@ impl Db {
     }
 
     /// Which of `ids` exist.
-    pub async fn existing_videos(&self, ids: &[Uuid]) -> Result<Vec<Uuid>, DbError> {
+    pub async fn existing_videos(&self, ids: &[VideoId]) -> Result<Vec<VideoId>, DbError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -248,6 +322,6 @@ impl Db {
             query.push(")");
             query.build_query_as().fetch_all(pool).await?
         });
-        rows.into_iter().map(|(id,)| parse_uuid(&id)).collect()
+        rows.into_iter().map(|(id,)| parse_id(&id)).collect()
     }
 }

@@ -7,9 +7,9 @@ use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 use uuid::Uuid;
 
-use super::uploads::{corrupt, parse_uuid};
+use super::rows::{corrupt, parse_id};
 use super::{Db, DbError, with_pool};
-use crate::model::{Job, NewJob, Stage};
+use crate::model::{Generation, Job, JobStatus, NewJob, Stage, VideoId};
 
 #[derive(FromRow)]
 struct JobRow {
@@ -27,9 +27,9 @@ impl TryFrom<JobRow> for Job {
 
     fn try_from(row: JobRow) -> Result<Self, DbError> {
         Ok(Job {
-            id: parse_uuid(&row.id)?,
-            video_id: parse_uuid(&row.video_id)?,
-            generation: row.generation,
+            id: parse_id(&row.id)?,
+            video_id: parse_id(&row.video_id)?,
+            generation: Generation::new(row.generation),
             stage: Stage::parse(&row.stage).ok_or_else(|| corrupt("stage", &row.stage))?,
             attempt: u32::try_from(row.attempt).unwrap_or(u32::MAX),
             max_attempts: u32::try_from(row.max_attempts).unwrap_or(1),
@@ -58,7 +58,7 @@ macro_rules! bind_new_job {
         sqlx::query($crate::db::jobs::INSERT_JOB)
             .bind(Uuid::now_v7().to_string())
             .bind($job.video_id.to_string())
-            .bind($job.generation)
+            .bind($job.generation.get())
             .bind($job.stage.as_str())
             .bind(i64::from($job.max_attempts))
             .bind($job.priority)
@@ -172,12 +172,17 @@ impl Db {
     }
 
     /// Every job of a video, oldest first (ops and tests).
-    pub async fn jobs_of(&self, video_id: Uuid) -> Result<Vec<(Job, String)>, DbError> {
+    pub async fn jobs_of(&self, video_id: VideoId) -> Result<Vec<(Job, JobStatus)>, DbError> {
         let sql = format!(
             "SELECT {JOB_COLUMNS}, status FROM video_processing_jobs WHERE video_id = $1 ORDER BY created_at, id"
         );
         let rows: Vec<JobWithStatus> =
             with_pool!(self, pool => sqlx::query_as(&sql).bind(video_id.to_string()).fetch_all(pool).await?);
-        rows.into_iter().map(|row| Ok((Job::try_from(row.job)?, row.status))).collect()
+        rows.into_iter()
+            .map(|row| {
+                let status = JobStatus::parse(&row.status).ok_or_else(|| corrupt("job status", &row.status))?;
+                Ok((Job::try_from(row.job)?, status))
+            })
+            .collect()
     }
 }

@@ -8,6 +8,7 @@
 mod delivery;
 mod jobs;
 mod outbox;
+mod rows;
 mod uploads;
 mod videos;
 
@@ -18,7 +19,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{PgPool, SqlitePool};
 
-pub use delivery::{EngagementDelta, OpsVideoRow, PlaybackRow, StoredDefaults, VideoPolicy};
+pub use delivery::{EngagementDelta, OpsVideoRow, PlaybackRow, StoredDefaults};
 pub use outbox::StoredEvent;
 pub use uploads::NewUploadSession;
 pub use videos::{Failure, NewRendition, NewVideo, ProbeFacts, RenditionRow};

@@ -6,7 +6,7 @@ use sqlx::FromRow;
 use uuid::Uuid;
 
 use super::jobs::bind_new_job;
-use super::uploads::parse_uuid;
+use super::rows::parse_id;
 use super::{Db, DbError, with_pool};
 use crate::model::{EventType, NewJob, OutboxEvent};
 
@@ -91,7 +91,7 @@ impl TryFrom<EventRow> for StoredEvent {
 
     fn try_from(row: EventRow) -> Result<Self, DbError> {
         Ok(StoredEvent {
-            id: parse_uuid(&row.id)?,
+            id: parse_id(&row.id)?,
             event_type: row.event_type,
             aggregate_id: row.aggregate_id,
             payload: serde_json::from_str(&row.payload).unwrap_or(Value::Null),

@@ -2,11 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
-use uuid::Uuid;
 
+use super::rows::{corrupt, parse_id, parse_user};
 use super::{Db, DbError, NewVideo, with_pool};
-use crate::model::UserId;
-use crate::model::{OutboxEvent, StoredPart, UploadSession, UploadStatus};
+use crate::model::{OutboxEvent, StoredPart, UploadId, UploadSession, UploadStatus};
 
 /// A session to insert.
 #[derive(Debug)]
@@ -37,18 +36,6 @@ struct SessionRow {
 const SESSION_COLUMNS: &str = "id, creator_id, video_id, filename, content_type, size_bytes, sha256, part_size, \
      part_count, status, s3_upload_id, source_key, created_at, expires_at, completed_at";
 
-pub(super) fn corrupt(what: &str, value: &str) -> DbError {
-    DbError::Query(sqlx::Error::Decode(format!("unexpected {what} {value:?} in the database").into()))
-}
-
-pub(super) fn parse_uuid(value: &str) -> Result<Uuid, DbError> {
-    Uuid::parse_str(value).map_err(|_| corrupt("uuid", value))
-}
-
-pub(super) fn parse_user(value: &str) -> Result<UserId, DbError> {
-    UserId::parse(value).map_err(|_| corrupt("user id", value))
-}
-
 fn to_u64(value: i64) -> u64 {
     u64::try_from(value).unwrap_or_default()
 }
@@ -58,9 +45,9 @@ impl TryFrom<SessionRow> for UploadSession {
 
     fn try_from(row: SessionRow) -> Result<Self, DbError> {
         Ok(UploadSession {
-            id: parse_uuid(&row.id)?,
+            id: parse_id(&row.id)?,
             creator_id: parse_user(&row.creator_id)?,
-            video_id: parse_uuid(&row.video_id)?,
+            video_id: parse_id(&row.video_id)?,
             filename: row.filename,
             content_type: row.content_type,
             size_bytes: to_u64(row.size_bytes),
@@ -128,7 +115,7 @@ impl Db {
     }
 
     /// Loads a session.
-    pub async fn get_upload(&self, id: Uuid) -> Result<Option<UploadSession>, DbError> {
+    pub async fn get_upload(&self, id: UploadId) -> Result<Option<UploadSession>, DbError> {
         let sql = format!("SELECT {SESSION_COLUMNS} FROM upload_sessions WHERE id = $1");
         let row: Option<SessionRow> =
             with_pool!(self, pool => sqlx::query_as(&sql).bind(id.to_string()).fetch_optional(pool).await?);
@@ -136,7 +123,7 @@ impl Db {
     }
 
     /// The parts held for a session, by part number.
-    pub async fn list_parts(&self, upload_id: Uuid) -> Result<Vec<StoredPart>, DbError> {
+    pub async fn list_parts(&self, upload_id: UploadId) -> Result<Vec<StoredPart>, DbError> {
         let sql =
             "SELECT part_number, size_bytes, etag, sha256 FROM upload_parts WHERE upload_id = $1 ORDER BY part_number";
         let rows: Vec<PartRow> =
@@ -148,7 +135,7 @@ impl Db {
     /// the session is no longer open, in which case nothing is recorded.
     pub async fn record_parts(
         &self,
-        upload_id: Uuid,
+        upload_id: UploadId,
         parts: &[StoredPart],
         now: DateTime<Utc>,
     ) -> Result<bool, DbError> {
@@ -180,19 +167,8 @@ impl Db {
         Ok(true)
     }
 
-    /// Forgets a part (its staged bytes were replaced by a refused upload).
-    pub async fn forget_part(&self, upload_id: Uuid, part_number: u32) -> Result<(), DbError> {
-        let sql = "DELETE FROM upload_parts WHERE upload_id = $1 AND part_number = $2";
-        with_pool!(self, pool => sqlx::query(sql)
-            .bind(upload_id.to_string())
-            .bind(i64::from(part_number))
-            .execute(pool)
-            .await?.rows_affected());
-        Ok(())
-    }
-
     /// Remembers where the assembled source landed, so a retried completion skips assembly.
-    pub async fn set_source_key(&self, upload_id: Uuid, key: &str) -> Result<(), DbError> {
+    pub async fn set_source_key(&self, upload_id: UploadId, key: &str) -> Result<(), DbError> {
         let sql = "UPDATE upload_sessions SET source_key = $2 WHERE id = $1";
         with_pool!(self, pool => sqlx::query(sql).bind(upload_id.to_string()).bind(key).execute(pool).await?.rows_affected());
         Ok(())
@@ -203,7 +179,7 @@ impl Db {
     /// when the session was not open any more.
     pub async fn complete_upload(
         &self,
-        upload_id: Uuid,
+        upload_id: UploadId,
         video: &NewVideo,
         event: &OutboxEvent,
     ) -> Result<bool, DbError> {
@@ -232,7 +208,7 @@ impl Db {
     /// Closes an open session as `aborted` or `expired`. Returns `false` if it was not open.
     pub async fn close_upload(
         &self,
-        upload_id: Uuid,
+        upload_id: UploadId,
         status: UploadStatus,
         now: DateTime<Utc>,
     ) -> Result<bool, DbError> {
@@ -273,7 +249,7 @@ impl Db {
     }
 
     /// Marks a closed session's staged data as freed.
-    pub async fn mark_staging_cleared(&self, upload_id: Uuid, now: DateTime<Utc>) -> Result<(), DbError> {
+    pub async fn mark_staging_cleared(&self, upload_id: UploadId, now: DateTime<Utc>) -> Result<(), DbError> {
         let sql = "UPDATE upload_sessions SET staging_cleared_at = $2 WHERE id = $1";
         with_pool!(self, pool => sqlx::query(sql).bind(upload_id.to_string()).bind(now).execute(pool).await?.rows_affected());
         Ok(())

@@ -6,22 +6,22 @@ use uuid::Uuid;
 
 use super::jobs::bind_new_job;
 use super::outbox::bind_event;
-use super::uploads::{corrupt, parse_user, parse_uuid};
+use super::rows::{corrupt, parse_id, parse_user};
 use super::{Db, DbError, with_pool};
 use crate::model::UserId;
 use crate::model::score::ScoreInputs;
-use crate::model::{Job, NewJob, OutboxEvent};
+use crate::model::{Generation, Job, NewJob, OutboxEvent, UploadId, VideoId};
 use crate::model::{Video, VideoStatus};
 
 /// A video row created at upload completion, in status `processing`.
 #[derive(Debug)]
 pub struct NewVideo {
     /// Video id (reserved by the upload session).
-    pub id: Uuid,
+    pub id: VideoId,
     /// Owner.
     pub creator_id: UserId,
     /// Source upload session.
-    pub upload_id: Uuid,
+    pub upload_id: UploadId,
     /// Key of the assembled source object.
     pub origin_object_key: String,
     /// Completion time.
@@ -51,12 +51,12 @@ impl TryFrom<VideoRow> for Video {
 
     fn try_from(row: VideoRow) -> Result<Self, DbError> {
         Ok(Video {
-            id: parse_uuid(&row.video_id)?,
+            id: parse_id(&row.video_id)?,
             creator_id: parse_user(&row.creator_user_id)?,
-            upload_id: parse_uuid(&row.upload_session_id)?,
+            upload_id: parse_id(&row.upload_session_id)?,
             status: VideoStatus::parse(&row.status).ok_or_else(|| corrupt("video status", &row.status))?,
             origin_object_key: row.origin_object_key,
-            generation: row.generation,
+            generation: Generation::new(row.generation),
             failed_reason: row.failed_reason,
             retryable: row.retryable,
             created_at: row.created_at,
@@ -67,7 +67,7 @@ impl TryFrom<VideoRow> for Video {
 
 impl Db {
     /// Loads a video.
-    pub async fn get_video(&self, id: Uuid) -> Result<Option<Video>, DbError> {
+    pub async fn get_video(&self, id: VideoId) -> Result<Option<Video>, DbError> {
         let sql = "SELECT video_id, creator_user_id, upload_session_id, status, origin_object_key, generation, \
                    failed_reason, retryable, created_at, processing_since FROM video_assets WHERE video_id = $1";
         let row: Option<VideoRow> =
@@ -150,15 +150,15 @@ impl Db {
     /// Stores the probe's findings on the video (idempotent).
     pub async fn record_probe(
         &self,
-        video_id: Uuid,
-        generation: i64,
+        video_id: VideoId,
+        generation: Generation,
         facts: &ProbeFacts,
         now: DateTime<Utc>,
     ) -> Result<(), DbError> {
         let sql = "UPDATE video_assets SET duration_ms = $3, width = $4, height = $5, has_audio = $6, \
                    thumbnail_url = $7, updated_at = $8 WHERE video_id = $1 AND generation = $2";
         with_pool!(self, pool => sqlx::query(sql)
-            .bind(video_id.to_string()).bind(generation).bind(facts.duration_ms).bind(facts.width)
+            .bind(video_id.to_string()).bind(generation.get()).bind(facts.duration_ms).bind(facts.width)
             .bind(facts.height).bind(facts.has_audio).bind(&facts.thumbnail_key).bind(now)
             .execute(pool).await?.rows_affected());
         Ok(())
@@ -167,8 +167,8 @@ impl Db {
     /// Records packaged renditions of a generation (idempotent: a rerun replaces them).
     pub async fn record_renditions(
         &self,
-        video_id: Uuid,
-        generation: i64,
+        video_id: VideoId,
+        generation: Generation,
         renditions: &[NewRendition],
         now: DateTime<Utc>,
     ) -> Result<(), DbError> {
@@ -182,7 +182,7 @@ impl Db {
             let mut tx = pool.begin().await?;
             for r in renditions {
                 sqlx::query(sql)
-                    .bind(Uuid::now_v7().to_string()).bind(video_id.to_string()).bind(generation).bind(&r.profile)
+                    .bind(Uuid::now_v7().to_string()).bind(video_id.to_string()).bind(generation.get()).bind(&r.profile)
                     .bind(r.width).bind(r.height).bind(r.bitrate_kbps).bind(&r.playlist_key)
                     .bind(r.segment_count).bind(&r.codec).bind(now)
                     .execute(&mut *tx).await?;
@@ -193,10 +193,10 @@ impl Db {
     }
 
     /// The renditions of a generation, lowest bitrate first.
-    pub async fn renditions_of(&self, video_id: Uuid, generation: i64) -> Result<Vec<RenditionRow>, DbError> {
+    pub async fn renditions_of(&self, video_id: VideoId, generation: Generation) -> Result<Vec<RenditionRow>, DbError> {
         let sql = "SELECT profile, width, height, bitrate_kbps, playlist_url, segment_count, codec, status \
                    FROM video_renditions WHERE video_id = $1 AND generation = $2 ORDER BY bitrate_kbps";
-        let rows = with_pool!(self, pool => sqlx::query_as(sql).bind(video_id.to_string()).bind(generation).fetch_all(pool).await?);
+        let rows = with_pool!(self, pool => sqlx::query_as(sql).bind(video_id.to_string()).bind(generation.get()).fetch_all(pool).await?);
         Ok(rows)
     }
 
@@ -205,8 +205,8 @@ impl Db {
     /// longer processing (already failed, timed out or superseded).
     pub async fn fail_video(
         &self,
-        video_id: Uuid,
-        generation: i64,
+        video_id: VideoId,
+        generation: Generation,
         failure: Failure<'_>,
         event: &OutboxEvent,
         now: DateTime<Utc>,
@@ -214,12 +214,12 @@ impl Db {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let failed = sqlx::query(FAIL_VIDEO)
-                .bind(video_id.to_string()).bind(generation).bind(failure.reason).bind(failure.retryable).bind(now)
+                .bind(video_id.to_string()).bind(generation.get()).bind(failure.reason).bind(failure.retryable).bind(now)
                 .execute(&mut *tx).await?;
             if failed.rows_affected() == 0 {
                 return Ok(false);
             }
-            sqlx::query(CANCEL_JOBS).bind(video_id.to_string()).bind(generation).bind(now).execute(&mut *tx).await?;
+            sqlx::query(CANCEL_JOBS).bind(video_id.to_string()).bind(generation.get()).bind(now).execute(&mut *tx).await?;
             bind_event!(event).execute(&mut *tx).await?;
             tx.commit().await?;
         });
@@ -246,12 +246,12 @@ impl Db {
             let mut tx = pool.begin().await?;
             let finished = sqlx::query(finish).bind(job.id.to_string()).bind(owner).bind(now).execute(&mut *tx).await?;
             let published = sqlx::query(ready)
-                .bind(job.video_id.to_string()).bind(job.generation).bind(manifest_key).bind(now)
+                .bind(job.video_id.to_string()).bind(job.generation.get()).bind(manifest_key).bind(now)
                 .execute(&mut *tx).await?;
             if finished.rows_affected() == 0 || published.rows_affected() == 0 {
                 return Ok(false);
             }
-            sqlx::query(renditions).bind(job.video_id.to_string()).bind(job.generation).execute(&mut *tx).await?;
+            sqlx::query(renditions).bind(job.video_id.to_string()).bind(job.generation.get()).execute(&mut *tx).await?;
             bind_event!(event).execute(&mut *tx).await?;
             tx.commit().await?;
         });
@@ -259,12 +259,16 @@ impl Db {
     }
 
     /// Videos processing since before `cutoff` (the hard-timeout candidates).
-    pub async fn overdue_videos(&self, cutoff: DateTime<Utc>, limit: i64) -> Result<Vec<(Uuid, i64)>, DbError> {
+    pub async fn overdue_videos(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<(VideoId, Generation)>, DbError> {
         let sql = "SELECT video_id, generation FROM video_assets \
                    WHERE status = 'processing' AND processing_since < $1 ORDER BY processing_since LIMIT $2";
         let rows: Vec<(String, i64)> =
             with_pool!(self, pool => sqlx::query_as(sql).bind(cutoff).bind(limit).fetch_all(pool).await?);
-        rows.into_iter().map(|(id, generation)| Ok((parse_uuid(&id)?, generation))).collect()
+        rows.into_iter().map(|(id, generation)| Ok((parse_id(&id)?, Generation::new(generation)))).collect()
     }
 
     /// Starts a new generation of a `ready` or `failed` video and enqueues its first job,
@@ -272,21 +276,21 @@ impl Db {
     /// `None` when the video is not in a reprocessable state.
     pub async fn reprocess_video(
         &self,
-        video_id: Uuid,
+        video_id: VideoId,
         first: &NewJob,
         event: &OutboxEvent,
         now: DateTime<Utc>,
-    ) -> Result<Option<i64>, DbError> {
+    ) -> Result<Option<Generation>, DbError> {
         let bump = "UPDATE video_assets SET generation = generation + 1, status = 'processing', failed_reason = NULL, \
                     retryable = NULL, processing_since = $2, updated_at = $2 \
                     WHERE video_id = $1 AND status IN ('ready', 'failed') RETURNING generation";
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let generation: Option<i64> = sqlx::query_scalar(bump).bind(video_id.to_string()).bind(now).fetch_optional(&mut *tx).await?;
-            let Some(generation) = generation else {
+            let Some(generation) = generation.map(Generation::new) else {
                 return Ok(None);
             };
-            sqlx::query(CANCEL_JOBS).bind(video_id.to_string()).bind(generation - 1).bind(now).execute(&mut *tx).await?;
+            sqlx::query(CANCEL_JOBS).bind(video_id.to_string()).bind(generation.get() - 1).bind(now).execute(&mut *tx).await?;
             let job = NewJob { generation, ..first.clone() };
             bind_new_job!(job, now).execute(&mut *tx).await?;
             bind_event!(event).execute(&mut *tx).await?;
@@ -309,7 +313,7 @@ impl Db {
     }
 
     /// The value-score inputs of a video.
-    pub async fn score_inputs(&self, video_id: Uuid) -> Result<ScoreInputs, DbError> {
+    pub async fn score_inputs(&self, video_id: VideoId) -> Result<ScoreInputs, DbError> {
         let sql = "SELECT COALESCE(c.follower_count, 0), v.early_watch_through, v.early_support_click_rate \
                    FROM video_assets v LEFT JOIN creators c ON c.creator_id = v.creator_user_id WHERE v.video_id = $1";
         let row: Option<(i64, Option<f64>, Option<f64>)> =
@@ -322,7 +326,7 @@ impl Db {
     }
 
     /// Stores a video's value score.
-    pub async fn set_value_score(&self, video_id: Uuid, score: f64) -> Result<(), DbError> {
+    pub async fn set_value_score(&self, video_id: VideoId, score: f64) -> Result<(), DbError> {
         let sql = "UPDATE video_assets SET value_score = $2 WHERE video_id = $1";
         with_pool!(self, pool => sqlx::query(sql).bind(video_id.to_string()).bind(score).execute(pool).await?.rows_affected());
         Ok(())

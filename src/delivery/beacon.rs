@@ -9,10 +9,10 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::model::VideoId;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use super::Delivery;
 use crate::db::{DbError, EngagementDelta};
@@ -39,21 +39,21 @@ pub enum PlaybackEvent {
     /// Playback began: time from the play request to the first frame.
     Startup {
         /// The video.
-        video_id: Uuid,
+        video_id: VideoId,
         /// Startup time.
         startup_ms: u64,
     },
     /// Playback stalled.
     Rebuffer {
         /// The video.
-        video_id: Uuid,
+        video_id: VideoId,
         /// Stall length.
         duration_ms: u64,
     },
     /// The furthest position reached in this view.
     Progress {
         /// The video.
-        video_id: Uuid,
+        video_id: VideoId,
         /// Position reached.
         position_ms: u64,
         /// The video's duration.
@@ -62,17 +62,17 @@ pub enum PlaybackEvent {
     /// The view reached the end.
     Complete {
         /// The video.
-        video_id: Uuid,
+        video_id: VideoId,
     },
     /// The viewer tapped support.
     SupportClick {
         /// The video.
-        video_id: Uuid,
+        video_id: VideoId,
     },
 }
 
 impl PlaybackEvent {
-    fn video_id(&self) -> Uuid {
+    fn video_id(&self) -> VideoId {
         match self {
             PlaybackEvent::Startup { video_id, .. }
             | PlaybackEvent::Rebuffer { video_id, .. }
@@ -151,7 +151,7 @@ impl Delivery {
             event.check().map_err(|why| BeaconError::Invalid(format!("event {n}: {why}")))?;
         }
         self.admit(viewer, count)?;
-        let ids: Vec<Uuid> = batch.events.iter().map(PlaybackEvent::video_id).collect();
+        let ids: Vec<VideoId> = batch.events.iter().map(PlaybackEvent::video_id).collect();
         let known = self.db.existing_videos(&ids).await?;
         let (events, unknown): (Vec<_>, Vec<_>) = batch.events.into_iter().partition(|e| known.contains(&e.video_id()));
         if !unknown.is_empty() {
@@ -181,9 +181,9 @@ impl Delivery {
 }
 
 /// Sums a batch into per-video engagement and records the latency histograms.
-fn aggregate(events: &[PlaybackEvent]) -> HashMap<Uuid, EngagementDelta> {
-    let mut deltas: HashMap<Uuid, EngagementDelta> = HashMap::new();
-    let mut furthest: HashMap<Uuid, f64> = HashMap::new();
+fn aggregate(events: &[PlaybackEvent]) -> HashMap<VideoId, EngagementDelta> {
+    let mut deltas: HashMap<VideoId, EngagementDelta> = HashMap::new();
+    let mut furthest: HashMap<VideoId, f64> = HashMap::new();
     for event in events {
         let delta = deltas.entry(event.video_id()).or_default();
         match *event {
@@ -217,7 +217,7 @@ mod tests {
 
     #[test]
     fn a_batch_sums_views_furthest_progress_and_clicks() {
-        let v = Uuid::now_v7();
+        let v = VideoId::new();
         let events = [
             PlaybackEvent::Startup { video_id: v, startup_ms: 800 },
             PlaybackEvent::Progress { video_id: v, position_ms: 2_000, duration_ms: 10_000 },
@@ -231,7 +231,7 @@ mod tests {
 
     #[test]
     fn implausible_events_are_refused() {
-        let v = Uuid::now_v7();
+        let v = VideoId::new();
         assert!(PlaybackEvent::Progress { video_id: v, position_ms: 11, duration_ms: 10 }.check().is_err());
         assert!(PlaybackEvent::Progress { video_id: v, position_ms: 1, duration_ms: 0 }.check().is_err());
         assert!(PlaybackEvent::Startup { video_id: v, startup_ms: MAX_WAIT_MS + 1 }.check().is_err());

@@ -15,14 +15,13 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
-use uuid::Uuid;
 
 use crate::config::DeliveryConfig;
 use crate::db::{Db, DbError, PlaybackRow, RenditionRow, StoredDefaults};
-use crate::model::AuthUser;
 use crate::model::score::ScoreWeights;
+use crate::model::{AuthUser, Generation, VideoId, VideoStatus};
 use crate::storage::Storage;
-use crate::storage::keys::{FIRST_SEGMENT, INIT_SEGMENT};
+use crate::storage::keys::{self, FIRST_SEGMENT, INIT_SEGMENT};
 use policy::Defaults;
 use views::{DeliveryHints, FailedView, FeedPage, PrefetchHint, ProcessingView, ReadyView, RenditionView, VideoView};
 
@@ -37,7 +36,7 @@ pub struct Delivery {
     config: Arc<DeliveryConfig>,
     base_url: Arc<str>,
     hot: hot_tier::HotTier,
-    states: moka::future::Cache<Uuid, origin::OriginVideo>,
+    states: moka::future::Cache<VideoId, origin::OriginVideo>,
     beacon: beacon::Beacon,
 }
 
@@ -103,7 +102,7 @@ impl Delivery {
     }
 
     /// The video as `viewer` may see it, or `None` (unknown, or not theirs while unpublished).
-    pub async fn video(&self, viewer: &AuthUser, video_id: Uuid) -> Result<Option<VideoView>, DbError> {
+    pub async fn video(&self, viewer: &AuthUser, video_id: VideoId) -> Result<Option<VideoView>, DbError> {
         let Some(row) = self.db.playback_row(video_id).await? else {
             return Ok(None);
         };
@@ -130,7 +129,7 @@ impl Delivery {
         let mut rows = self.db.feed_page(&viewer.id, before, i64::from(limit) + 1).await?;
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
-        let next_cursor = more.then(|| rows.last().map(|r| encode_cursor(&r.video_id))).flatten();
+        let next_cursor = more.then(|| rows.last().map(|r| encode_cursor(r.video_id))).flatten();
         let renditions = self.renditions(&rows.iter().collect::<Vec<_>>()).await?;
         let defaults = self.defaults().await?;
         let items: Vec<VideoView> =
@@ -139,13 +138,10 @@ impl Delivery {
         Ok(Ok(FeedPage { items, next_cursor, prefetch_cap: defaults.prefetch_cap, prefetch }))
     }
 
-    async fn renditions(&self, rows: &[&PlaybackRow]) -> Result<HashMap<Uuid, Vec<RenditionRow>>, DbError> {
-        let ready: Vec<(Uuid, i64)> = rows
-            .iter()
-            .filter(|r| r.status == "ready")
-            .filter_map(|r| Some((r.video_id.parse().ok()?, r.generation)))
-            .collect();
-        let mut by_video: HashMap<Uuid, Vec<RenditionRow>> = HashMap::new();
+    async fn renditions(&self, rows: &[&PlaybackRow]) -> Result<HashMap<VideoId, Vec<RenditionRow>>, DbError> {
+        let ready: Vec<(VideoId, Generation)> =
+            rows.iter().filter(|r| r.status == VideoStatus::Ready).map(|r| (r.video_id, r.generation)).collect();
+        let mut by_video: HashMap<VideoId, Vec<RenditionRow>> = HashMap::new();
         for (video_id, rendition) in self.db.renditions_for(&ready).await? {
             by_video.entry(video_id).or_default().push(rendition);
         }
@@ -157,31 +153,31 @@ impl Delivery {
         viewer: &AuthUser,
         defaults: &Defaults,
         row: PlaybackRow,
-        renditions: &HashMap<Uuid, Vec<RenditionRow>>,
+        renditions: &HashMap<VideoId, Vec<RenditionRow>>,
     ) -> VideoView {
-        let video_id = row.video_id.parse().unwrap_or_default();
+        let video_id = row.video_id;
         let thumbnail_url = row.thumbnail_url.as_deref().map(|key| self.url(key));
-        match row.status.as_str() {
-            "ready" => {
+        match row.status {
+            VideoStatus::Ready => {
                 let all = renditions.get(&video_id).map(Vec::as_slice).unwrap_or_default();
                 let ceiling = policy::ceiling(defaults, &self.config.low_conversion_cohort, viewer.cohort.as_deref());
-                let allowed = policy::allowed(all, ceiling, row.max_bitrate_kbps);
-                let root = row.manifest_url.as_deref().and_then(|m| m.rsplit_once('/')).map_or("", |(dir, _)| dir);
+                let allowed = policy::allowed(all, ceiling, row.policy.max_bitrate_kbps);
+                let master = keys::packaged_root(video_id, row.generation).child(policy::master_file(&allowed, all));
                 let tier = policy::cache_tier(
-                    row.cache_tier_hint.as_deref(),
+                    row.policy.cache_tier_hint,
                     row.value_score,
                     self.config.hot_score,
                     self.config.warm_score,
                 );
                 VideoView::Ready(ReadyView {
                     video_id,
-                    creator_id: row.creator_user_id,
+                    creator_id: row.creator_id.to_string(),
                     created_at: row.created_at,
                     published_at: row.published_at,
                     duration_ms: row.duration_ms,
                     width: row.width,
                     height: row.height,
-                    playback_manifest_url: self.url(&format!("{root}/{}", policy::master_file(&allowed, all))),
+                    playback_manifest_url: self.url(master.as_ref()),
                     thumbnail_url,
                     renditions: allowed
                         .iter()
@@ -195,25 +191,25 @@ impl Delivery {
                         .collect(),
                     delivery: DeliveryHints {
                         cache_tier_hint: tier,
-                        prefetch_priority: policy::prefetch_priority(row.prefetch_priority, row.value_score),
+                        prefetch_priority: policy::prefetch_priority(row.policy.prefetch_priority, row.value_score),
                         max_short_side: ceiling,
                     },
                 })
             }
-            "failed" => VideoView::Failed(FailedView {
+            VideoStatus::Failed => VideoView::Failed(FailedView {
                 video_id,
-                creator_id: row.creator_user_id,
+                creator_id: row.creator_id.to_string(),
                 created_at: row.created_at,
                 failed_reason: row.failed_reason,
                 retryable: row.retryable,
             }),
-            _ => {
+            VideoStatus::Processing => {
                 let since = row.processing_since.unwrap_or(row.created_at);
                 VideoView::Processing(ProcessingView {
                     video_id,
-                    creator_id: row.creator_user_id,
+                    creator_id: row.creator_id.to_string(),
                     created_at: row.created_at,
-                    stage: row.stage,
+                    stage: row.stage.map(|stage| stage.as_str().to_owned()),
                     elapsed_ms: (Utc::now() - since).num_milliseconds().max(0),
                     poll_after_ms: u64::try_from(self.config.poll_after.as_millis()).unwrap_or(u64::MAX),
                     thumbnail_url,
@@ -226,7 +222,7 @@ impl Delivery {
     fn prefetch(
         &self,
         items: &[VideoView],
-        renditions: &HashMap<Uuid, Vec<RenditionRow>>,
+        renditions: &HashMap<VideoId, Vec<RenditionRow>>,
         cap: u32,
     ) -> Vec<PrefetchHint> {
         items
@@ -254,14 +250,14 @@ impl Delivery {
 
 /// Ready videos are public to signed-in viewers; the rest only to their creator and admins.
 fn visible(viewer: &AuthUser, row: &PlaybackRow) -> bool {
-    row.status == "ready" || viewer.is_admin() || row.creator_user_id == viewer.id.as_str()
+    row.status == VideoStatus::Ready || viewer.is_admin() || row.creator_id == viewer.id
 }
 
-fn encode_cursor(video_id: &str) -> String {
-    URL_SAFE_NO_PAD.encode(video_id)
+fn encode_cursor(video_id: VideoId) -> String {
+    URL_SAFE_NO_PAD.encode(video_id.to_string())
 }
 
-fn decode_cursor(cursor: &str) -> Result<Uuid, InvalidCursor> {
+fn decode_cursor(cursor: &str) -> Result<VideoId, InvalidCursor> {
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| InvalidCursor)?;
     std::str::from_utf8(&bytes).ok().and_then(|s| s.parse().ok()).ok_or(InvalidCursor)
 }

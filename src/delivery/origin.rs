@@ -9,14 +9,15 @@ use axum::body::Body;
 use bytes::Bytes;
 use http::{HeaderMap, Response, StatusCode, header};
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 use super::Delivery;
 use super::hot_tier::CachedObject;
-use super::master::{cap_master, requested_cap};
-use super::policy::{self, CacheTier};
+use super::master::cap_master;
+use super::policy;
 use crate::db::DbError;
+use crate::model::{CacheTier, Generation, VideoId, VideoStatus};
 use crate::storage::StorageError;
+use crate::storage::keys::{self, PackagedPath};
 
 /// Response header carrying the video's cache tier.
 pub const CACHE_TIER_HEADER: &str = "x-reel-cache-tier";
@@ -26,7 +27,7 @@ pub const CACHE_TIER_HEADER: &str = "x-reel-cache-tier";
 #[derive(Debug, Clone, Copy)]
 pub struct OriginVideo {
     /// The generation last published, if the video is ready.
-    published: Option<i64>,
+    published: Option<Generation>,
     tier: CacheTier,
 }
 
@@ -74,35 +75,6 @@ impl Kind {
     }
 }
 
-/// A parsed origin path.
-#[derive(Debug, PartialEq, Eq)]
-struct Target<'a> {
-    video_id: Uuid,
-    generation: i64,
-    file: &'a str,
-}
-
-/// Parses a request path, refusing anything that is not a plain
-/// `packaged/{uuid}/hls/[g{n}/][{rendition}/]{file}` path.
-fn parse_path(path: &str) -> Option<Target<'_>> {
-    let segments: Vec<&str> = path.split('/').collect();
-    let plain = |s: &&str| {
-        !s.is_empty() && !s.starts_with('.') && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._~-".contains(&b))
-    };
-    if !(4..=6).contains(&segments.len()) || !segments.iter().all(plain) {
-        return None;
-    }
-    if segments[0] != "packaged" || segments[2] != "hls" {
-        return None;
-    }
-    let video_id = segments[1].parse().ok()?;
-    let generation = match segments[3].strip_prefix('g').map(str::parse::<i64>) {
-        Some(Ok(n)) if segments.len() > 4 && n >= 2 => n,
-        _ => 1,
-    };
-    Some(Target { video_id, generation, file: segments.last()? })
-}
-
 fn strong_etag(bytes: &[u8]) -> String {
     format!("\"{}\"", &hex::encode(Sha256::digest(bytes))[..32])
 }
@@ -110,12 +82,13 @@ fn strong_etag(bytes: &[u8]) -> String {
 impl Delivery {
     /// Serves one origin request (`GET` or `HEAD`; axum strips the body of `HEAD`).
     pub async fn serve(&self, path: &str, request: &HeaderMap) -> Result<Response<Body>, OriginError> {
-        let target = parse_path(path).ok_or(OriginError::NotFound)?;
+        let target = keys::parse_packaged(path).ok_or(OriginError::NotFound)?;
         let kind = Kind::of(target.file).ok_or(OriginError::NotFound)?;
         let video = self.origin_video(target.video_id).await?.ok_or(OriginError::NotFound)?;
         let published = video.published == Some(target.generation);
-        let object = match requested_cap(target.file) {
-            Some(cap) => self.capped_master(path, target.file, cap, published).await?,
+        let cap = if target.is_master() { keys::parse_capped_master(target.file) } else { None };
+        let object = match cap {
+            Some(cap) => self.capped_master(path, &target, cap, published).await?,
             None => self.object(path, published).await?,
         };
         let cache_control = match (published, kind) {
@@ -126,7 +99,7 @@ impl Delivery {
         Ok(respond(&object, kind, &cache_control, video.tier, request))
     }
 
-    async fn origin_video(&self, video_id: Uuid) -> Result<Option<OriginVideo>, OriginError> {
+    async fn origin_video(&self, video_id: VideoId) -> Result<Option<OriginVideo>, OriginError> {
         if let Some(published) = self.states.get(&video_id).await {
             return Ok(Some(published));
         }
@@ -134,12 +107,12 @@ impl Delivery {
             return Ok(None);
         };
         let tier = policy::cache_tier(
-            row.cache_tier_hint.as_deref(),
+            row.policy.cache_tier_hint,
             row.value_score,
             self.config.hot_score,
             self.config.warm_score,
         );
-        let video = OriginVideo { published: (row.status == "ready").then_some(row.generation), tier };
+        let video = OriginVideo { published: (row.status == VideoStatus::Ready).then_some(row.generation), tier };
         if video.published.is_some() {
             self.states.insert(video_id, video).await;
         }
@@ -167,15 +140,15 @@ impl Delivery {
     async fn capped_master(
         &self,
         path: &str,
-        file: &str,
+        target: &PackagedPath<'_>,
         cap: u32,
         ready: bool,
     ) -> Result<Arc<CachedObject>, OriginError> {
         if let Some(hit) = self.hot.get(path).await {
             return Ok(hit);
         }
-        let full_key = format!("{}master.m3u8", path.strip_suffix(file).unwrap_or_default());
-        let full = self.object(&full_key, ready).await?;
+        let full_key = keys::master(target.video_id, target.generation);
+        let full = self.object(full_key.as_ref(), ready).await?;
         let text = std::str::from_utf8(&full.bytes).map_err(|_| OriginError::NotFound)?;
         let capped = Bytes::from(cap_master(text, cap).ok_or(OriginError::NotFound)?);
         let object = Arc::new(CachedObject { etag: strong_etag(&capped), bytes: capped });
@@ -237,28 +210,6 @@ mod tests {
     use http::HeaderValue;
 
     use super::*;
-
-    #[test]
-    fn only_plain_packaged_paths_parse() {
-        let id = "01a22870-8813-73dd-b4cc-abd36a3d34eb";
-        let video_id: Uuid = id.parse().expect("uuid");
-        let master = format!("packaged/{id}/hls/master.m3u8");
-        assert_eq!(parse_path(&master), Some(Target { video_id, generation: 1, file: "master.m3u8" }));
-        assert!(parse_path(&format!("packaged/{id}/hls/720p/seg-00001.m4s")).is_some_and(|t| t.generation == 1));
-        assert!(parse_path(&format!("packaged/{id}/hls/g2/720p/init.mp4")).is_some_and(|t| t.generation == 2));
-        assert!(parse_path(&format!("packaged/{id}/hls/g3/master.m3u8")).is_some_and(|t| t.generation == 3));
-        for bad in [
-            format!("packaged/{id}/hls/../../raw/x/source.mp4"),
-            format!("packaged/{id}/hls/%2e%2e/master.m3u8"),
-            format!("raw/alice/{id}/source.mp4"),
-            format!("packaged/{id}/hls//master.m3u8"),
-            format!("packaged/{id}/hls/.hidden"),
-            "packaged/not-a-uuid/hls/master.m3u8".to_owned(),
-            format!("packaged/{id}/dash/master.m3u8"),
-        ] {
-            assert!(parse_path(&bad).is_none(), "{bad}");
-        }
-    }
 
     #[test]
     fn if_none_match_lists_and_weak_tags_match() {

@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::db::RenditionRow;
+use crate::model::CacheTier;
+use crate::storage::keys::{self, MASTER_PLAYLIST};
 
 /// Global defaults, from config unless an admin stored others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -14,34 +16,6 @@ pub struct Defaults {
     pub low_conversion_max_short_side: u32,
     /// Upcoming videos a client may prefetch.
     pub prefetch_cap: u32,
-}
-
-/// Cache tier hint for CDNs and the origin's hot tier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum CacheTier {
-    /// Pre-cache at the edge.
-    Hot,
-    /// Keep regionally.
-    Warm,
-    /// Origin fallback is fine.
-    Cold,
-}
-
-impl CacheTier {
-    /// The header spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CacheTier::Hot => "hot",
-            CacheTier::Warm => "warm",
-            CacheTier::Cold => "cold",
-        }
-    }
-
-    /// Parses an admin-set hint.
-    pub fn parse(s: &str) -> Option<Self> {
-        [CacheTier::Hot, CacheTier::Warm, CacheTier::Cold].into_iter().find(|tier| tier.as_str() == s)
-    }
 }
 
 /// The short side of a rendition (`720` for 720×1280).
@@ -71,12 +45,12 @@ pub fn allowed(renditions: &[RenditionRow], ceiling: u32, max_bitrate_kbps: Opti
 /// `master~{short side}p.m3u8` (one distinct, cacheable URL per cap).
 pub fn master_file(allowed: &[&RenditionRow], all: &[RenditionRow]) -> String {
     let cap = allowed.iter().map(|r| short_side(r)).max().unwrap_or(0);
-    if all.iter().all(|r| short_side(r) <= cap) { "master.m3u8".to_owned() } else { format!("master~{cap}p.m3u8") }
+    if all.iter().all(|r| short_side(r) <= cap) { MASTER_PLAYLIST.to_owned() } else { keys::capped_master(cap) }
 }
 
 /// The cache tier: an admin's hint, else by value score.
-pub fn cache_tier(hint: Option<&str>, score: f64, hot_score: f64, warm_score: f64) -> CacheTier {
-    match hint.and_then(CacheTier::parse) {
+pub fn cache_tier(hint: Option<CacheTier>, score: f64, hot_score: f64, warm_score: f64) -> CacheTier {
+    match hint {
         Some(tier) => tier,
         None if score >= hot_score => CacheTier::Hot,
         None if score >= warm_score => CacheTier::Warm,
@@ -147,10 +121,9 @@ mod tests {
 
     #[test]
     fn tiers_follow_hints_then_scores() {
-        assert_eq!(cache_tier(Some("cold"), 0.9, 0.6, 0.3), CacheTier::Cold);
+        assert_eq!(cache_tier(Some(CacheTier::Cold), 0.9, 0.6, 0.3), CacheTier::Cold);
         assert_eq!(cache_tier(None, 0.7, 0.6, 0.3), CacheTier::Hot);
         assert_eq!(cache_tier(None, 0.4, 0.6, 0.3), CacheTier::Warm);
-        assert_eq!(cache_tier(Some("bogus"), 0.1, 0.6, 0.3), CacheTier::Cold);
         assert_eq!(prefetch_priority(None, 0.456), 46);
         assert_eq!(prefetch_priority(Some(7), 0.9), 7);
     }

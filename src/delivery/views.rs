@@ -1,11 +1,11 @@
 //! What the playback and feed APIs answer about a video.
 
+use crate::model::VideoId;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
-use super::policy::CacheTier;
+use crate::model::CacheTier;
 
 /// A video as a viewer sees it; `status` tells which fields are present.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -21,7 +21,7 @@ pub enum VideoView {
 
 impl VideoView {
     /// The video's id.
-    pub fn video_id(&self) -> Uuid {
+    pub fn video_id(&self) -> VideoId {
         match self {
             VideoView::Ready(v) => v.video_id,
             VideoView::Processing(v) => v.video_id,
@@ -34,7 +34,7 @@ impl VideoView {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ReadyView {
     /// Video id.
-    pub video_id: Uuid,
+    pub video_id: VideoId,
     /// Owner.
     pub creator_id: String,
     /// Upload completion.
@@ -87,7 +87,7 @@ pub struct DeliveryHints {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ProcessingView {
     /// Video id.
-    pub video_id: Uuid,
+    pub video_id: VideoId,
     /// Owner.
     pub creator_id: String,
     /// Upload completion.
@@ -106,7 +106,7 @@ pub struct ProcessingView {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct FailedView {
     /// Video id.
-    pub video_id: Uuid,
+    pub video_id: VideoId,
     /// Owner.
     pub creator_id: String,
     /// Upload completion.
@@ -122,7 +122,7 @@ pub struct FailedView {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PrefetchHint {
     /// Video id.
-    pub video_id: Uuid,
+    pub video_id: VideoId,
     /// The capped master.
     pub manifest_url: String,
     /// The start rendition's init segment.

@@ -20,12 +20,14 @@ use uuid::Uuid;
 
 use crate::config::UploadsConfig;
 use crate::db::{Db, DbError, NewUploadSession, NewVideo};
-use crate::model::{AuthUser, EventType, OutboxEvent, StoredPart, UploadSession, UploadStatus, UserId};
-use crate::storage::{Assembly, Storage, StorageError, keys};
+use crate::model::{
+    AuthUser, EventType, OutboxEvent, StoredPart, UploadId, UploadSession, UploadStatus, UserId, VideoId,
+};
+use crate::storage::{Assembly, Naming, Storage, StorageError, keys};
 use plan::CreateUpload;
 use verify::{Expected, Refusal, Verdict, Verifying};
 
-/// Errors of the ingest operations; [`crate::error`] maps each to an HTTP answer.
+/// Errors of the ingest operations; the API maps each to an HTTP answer.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     /// The request is malformed.
@@ -125,13 +127,13 @@ impl Ingest {
         now: DateTime<Utc>,
     ) -> Result<UploadSession, IngestError> {
         let plan = plan::plan(request, &self.limits)?;
-        let id = Uuid::now_v7();
+        let id = UploadId::new();
         let s3_upload_id = self.storage.begin_upload(id).await?;
         let ttl = chrono::Duration::from_std(self.limits.session_ttl).unwrap_or(chrono::Duration::days(1));
         let session = UploadSession {
             id,
             creator_id: creator.clone(),
-            video_id: Uuid::now_v7(),
+            video_id: VideoId::new(),
             filename: plan.filename,
             content_type: plan.content_type,
             size_bytes: plan.size_bytes,
@@ -151,7 +153,7 @@ impl Ingest {
     }
 
     /// Loads a session the caller owns; anyone else gets [`IngestError::NotFound`].
-    pub async fn session_for(&self, caller: &AuthUser, id: Uuid) -> Result<UploadSession, IngestError> {
+    pub async fn session_for(&self, caller: &AuthUser, id: UploadId) -> Result<UploadSession, IngestError> {
         match self.db.get_upload(id).await? {
             Some(session) if session.creator_id == caller.id => Ok(session),
             _ => Err(IngestError::NotFound),
@@ -292,7 +294,7 @@ impl Ingest {
 
     /// Completes the upload: assembles the source, then commits the `processing` video and the
     /// `video_upload_completed` event together. Calling it again returns the same video id.
-    pub async fn complete(&self, session: &UploadSession, now: DateTime<Utc>) -> Result<Uuid, IngestError> {
+    pub async fn complete(&self, session: &UploadSession, now: DateTime<Utc>) -> Result<VideoId, IngestError> {
         if session.status == UploadStatus::Completed {
             return Ok(session.video_id);
         }
@@ -341,7 +343,10 @@ impl Ingest {
             }
         }
         let started = Instant::now();
-        let naming = |head: &[u8]| keys::source(&session.creator_id, session.video_id, sniff::extension(head));
+        let naming = Naming {
+            head_len: sniff::SNIFF_LEN,
+            name: |head: &[u8]| keys::source(&session.creator_id, session.video_id, sniff::extension(head)),
+        };
         match self.storage.assemble(session, parts, naming).await? {
             Assembly::Stored { key } => {
                 self.db.set_source_key(session.id, key.as_ref()).await?;
@@ -364,7 +369,7 @@ impl Ingest {
         }
     }
 
-    async fn already_closed(&self, upload_id: Uuid) -> Result<Uuid, IngestError> {
+    async fn already_closed(&self, upload_id: UploadId) -> Result<VideoId, IngestError> {
         match self.db.get_upload(upload_id).await? {
             Some(s) if s.status == UploadStatus::Completed => Ok(s.video_id),
             Some(s) => Err(IngestError::NotOpen { status: s.status }),

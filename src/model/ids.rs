@@ -66,8 +66,9 @@ uuid_id!(
 
 /// A processing generation of one video: 1 for the first run, one more for each reprocess.
 /// Each generation writes its own packaged objects, so published bytes never change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(transparent)]
+#[schema(value_type = i64)]
 pub struct Generation(i64);
 
 impl Generation {

@@ -2,6 +2,8 @@
 
 use uuid::Uuid;
 
+use super::{Generation, VideoId};
+
 /// A pipeline stage. Each finishes by enqueueing the next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Stage {
@@ -72,9 +74,9 @@ pub struct Job {
     /// Job id.
     pub id: Uuid,
     /// The video it processes.
-    pub video_id: Uuid,
+    pub video_id: VideoId,
     /// The video generation it belongs to.
-    pub generation: i64,
+    pub generation: Generation,
     /// Which stage.
     pub stage: Stage,
     /// This attempt's number (1 on the first run).
@@ -89,9 +91,9 @@ pub struct Job {
 #[derive(Debug, Clone)]
 pub struct NewJob {
     /// The video.
-    pub video_id: Uuid,
+    pub video_id: VideoId,
     /// Its generation.
-    pub generation: i64,
+    pub generation: Generation,
     /// The stage.
     pub stage: Stage,
     /// Attempts allowed.

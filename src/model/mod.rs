@@ -5,6 +5,7 @@
 //! and the services above them all speak these types; mapping to and from rows, keys and HTTP
 //! bodies happens at each of those boundaries.
 
+pub mod delivery;
 pub mod event;
 pub mod ids;
 pub mod job;
@@ -13,6 +14,7 @@ pub mod upload;
 pub mod user;
 pub mod video;
 
+pub use delivery::{CacheTier, VideoPolicy};
 pub use event::{EventType, OutboxEvent};
 pub use ids::{Generation, UploadId, VideoId};
 pub use job::{Job, JobStatus, NewJob, Stage};

@@ -1,10 +1,8 @@
 //! Upload session and part types.
 
+use super::{UploadId, UserId, VideoId};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use uuid::Uuid;
-
-use super::UserId;
 
 /// Lifecycle of an upload session.
 ///
@@ -58,11 +56,11 @@ impl UploadStatus {
 #[derive(Debug, Clone)]
 pub struct UploadSession {
     /// Session id.
-    pub id: Uuid,
+    pub id: UploadId,
     /// Owner; nobody else may see the session.
     pub creator_id: UserId,
     /// Reserved at creation so object keys are stable across retries; exposed once completed.
-    pub video_id: Uuid,
+    pub video_id: VideoId,
     /// Client-supplied name, for display only (never used in keys).
     pub filename: String,
     /// Declared MIME type.

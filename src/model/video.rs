@@ -1,13 +1,11 @@
 //! The video asset: the entity that ingest creates, the pipeline fills and delivery serves.
 
+use super::{Generation, UploadId, UserId, VideoId};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use uuid::Uuid;
-
-use super::UserId;
 
 /// Processing state of a video.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum VideoStatus {
     /// Accepted; the pipeline has not published it yet.
@@ -43,17 +41,17 @@ impl VideoStatus {
 #[derive(Debug, Clone)]
 pub struct Video {
     /// Video id.
-    pub id: Uuid,
+    pub id: VideoId,
     /// Owner.
     pub creator_id: UserId,
     /// The upload session it came from.
-    pub upload_id: Uuid,
+    pub upload_id: UploadId,
     /// Processing state.
     pub status: VideoStatus,
     /// Key of the source object in the origin store.
     pub origin_object_key: String,
     /// Pipeline generation; a reprocess starts a new one.
-    pub generation: i64,
+    pub generation: Generation,
     /// Why processing failed.
     pub failed_reason: Option<String>,
     /// Whether a reprocess may succeed.

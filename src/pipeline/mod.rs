@@ -12,17 +12,18 @@ mod stages;
 pub mod worker;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::backoff::Backoff;
 use crate::config::PipelineConfig;
 use crate::db::{Db, DbError, Failure};
 use crate::media::{MediaError, Tools};
-use crate::model::{EventType, Job, NewJob, OutboxEvent, Stage, score};
+use crate::model::{EventType, Generation, Job, NewJob, OutboxEvent, Stage, VideoId, score};
 use crate::storage::{Storage, StorageError};
 
 /// Errors of the pipeline's own bookkeeping (not of a stage's work).
@@ -39,9 +40,9 @@ pub enum StageError {
     /// The upload is unacceptable; retrying cannot help.
     #[error("{0}")]
     Rejected(String),
-    /// Something around the work failed; a retry may succeed.
-    #[error("{0}")]
-    Transient(String),
+    /// Something around the work failed; a retry may succeed. Keeps the error and its causes.
+    #[error("{0:#}")]
+    Transient(#[source] anyhow::Error),
     /// The job is no longer this worker's (lease taken over, or the video was cancelled).
     #[error("lease lost")]
     LeaseLost,
@@ -51,26 +52,26 @@ impl From<MediaError> for StageError {
     fn from(err: MediaError) -> Self {
         match err {
             MediaError::Rejected { reason } => StageError::Rejected(reason),
-            other => StageError::Transient(other.to_string()),
+            other => StageError::Transient(other.into()),
         }
     }
 }
 
 impl From<StorageError> for StageError {
     fn from(err: StorageError) -> Self {
-        StageError::Transient(format!("object store: {err}"))
+        StageError::Transient(anyhow::Error::new(err).context("object store"))
     }
 }
 
 impl From<DbError> for StageError {
     fn from(err: DbError) -> Self {
-        StageError::Transient(format!("database: {err}"))
+        StageError::Transient(anyhow::Error::new(err).context("database"))
     }
 }
 
 impl From<std::io::Error> for StageError {
     fn from(err: std::io::Error) -> Self {
-        StageError::Transient(format!("local I/O: {err}"))
+        StageError::Transient(anyhow::Error::new(err).context("local I/O"))
     }
 }
 
@@ -93,7 +94,7 @@ pub struct JobReport {
     /// The job.
     pub job_id: Uuid,
     /// Its video.
-    pub video_id: Uuid,
+    pub video_id: VideoId,
     /// Its stage.
     pub stage: Stage,
     /// How it ended.
@@ -168,7 +169,7 @@ impl Pipeline {
             Ok(()) => Ok(JobOutcome::Done),
             Err(StageError::LeaseLost) => Ok(JobOutcome::Lost),
             Err(StageError::Rejected(reason)) => self.fail_job(job, &reason, false).await,
-            Err(StageError::Transient(error)) => self.retry_or_fail(job, &error).await,
+            Err(StageError::Transient(error)) => self.retry_or_fail(job, &format!("{error:#}")).await,
         }?;
         let labels = [("stage", job.stage.as_str()), ("outcome", outcome_label(&outcome))];
         metrics::histogram!("pipeline_stage_ms", &labels).record(elapsed_ms);
@@ -211,7 +212,8 @@ impl Pipeline {
             let reason = format!("{} failed after {} attempts: {error}", job.stage.as_str(), job.attempt);
             return self.fail_job(job, &reason, true).await;
         }
-        let delay = backoff(self.config.retry_backoff, self.config.retry_backoff_max, job.attempt);
+        let curve = Backoff { base: self.config.retry_backoff, max: self.config.retry_backoff_max };
+        let delay = curve.delay(job.attempt);
         let now = Utc::now();
         let run_after = now + chrono::Duration::from_std(delay).unwrap_or_default();
         tracing::warn!(error, retry_in_ms = delay.as_millis() as u64, "transient failure; retrying");
@@ -231,8 +233,8 @@ impl Pipeline {
     /// longer processing.
     pub async fn fail(
         &self,
-        video_id: Uuid,
-        generation: i64,
+        video_id: VideoId,
+        generation: Generation,
         reason: &str,
         retryable: bool,
         now: DateTime<Utc>,
@@ -247,19 +249,20 @@ impl Pipeline {
         let failed = self.db.fail_video(video_id, generation, Failure { reason, retryable }, &event, now).await?;
         if failed {
             metrics::counter!("pipeline_failures_total", "reason" => failure_label(reason)).increment(1);
-            tracing::warn!(%video_id, generation, reason, retryable, "video failed");
+            tracing::warn!(%video_id, %generation, reason, retryable, "video failed");
         }
         Ok(failed)
     }
 
     /// Starts a new generation of a ready or failed video. Returns it, or `None` when the video
     /// is processing (or does not exist).
-    pub async fn reprocess(&self, video_id: Uuid, now: DateTime<Utc>) -> Result<Option<i64>, PipelineError> {
+    pub async fn reprocess(&self, video_id: VideoId, now: DateTime<Utc>) -> Result<Option<Generation>, PipelineError> {
         let inputs = self.db.score_inputs(video_id).await?;
         let value = score::value_score(&self.config.score, &inputs);
         let first = NewJob {
             video_id,
-            generation: 0,
+            // Replaced by the generation the reprocess starts, in the same transaction.
+            generation: Generation::FIRST,
             stage: Stage::Probe,
             max_attempts: self.config.max_attempts,
             priority: score::priority(value),
@@ -273,7 +276,7 @@ impl Pipeline {
         };
         let generation = self.db.reprocess_video(video_id, &first, &event, now).await?;
         if let Some(generation) = generation {
-            tracing::info!(%video_id, generation, "reprocess started");
+            tracing::info!(%video_id, %generation, "reprocess started");
         }
         Ok(generation)
     }
@@ -284,14 +287,6 @@ impl Pipeline {
         metrics::gauge!("pipeline_queue_depth").set(depth as f64);
         Ok(())
     }
-}
-
-/// Exponential backoff with full jitter: a random delay in `[base·2^(n-1) / 2, base·2^(n-1)]`,
-/// capped at `max`.
-fn backoff(base: Duration, max: Duration, attempt: u32) -> Duration {
-    let exp = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16)).min(max);
-    let jitter = rand::random_range(0.5..=1.0);
-    exp.mul_f64(jitter)
 }
 
 fn outcome_label(outcome: &JobOutcome) -> &'static str {
@@ -313,17 +308,6 @@ fn failure_label(reason: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let base = Duration::from_secs(2);
-        let max = Duration::from_secs(60);
-        let first = backoff(base, max, 1);
-        assert!(first >= Duration::from_secs(1) && first <= Duration::from_secs(2));
-        let fifth = backoff(base, max, 5);
-        assert!(fifth >= Duration::from_secs(16) && fifth <= Duration::from_secs(32));
-        assert!(backoff(base, max, 30) <= max);
-    }
 
     #[test]
     fn failure_labels_drop_the_numbers() {

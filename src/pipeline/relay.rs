@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Pipeline, PipelineError};
 use crate::model::score;
-use crate::model::{EventType, NewJob, Stage};
+use crate::model::{EventType, Generation, NewJob, Stage};
 
 /// Events relayed per pass.
 const BATCH: i64 = 50;
@@ -27,7 +27,7 @@ impl Pipeline {
             self.db.set_value_score(video_id, value).await?;
             let job = NewJob {
                 video_id,
-                generation: 1,
+                generation: Generation::FIRST,
                 stage: Stage::Probe,
                 max_attempts: self.config.max_attempts,
                 priority: score::priority(value),

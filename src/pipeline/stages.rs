@@ -66,7 +66,7 @@ impl Pipeline {
         let probed = media::probe(&self.tools, &source, &self.limits(), self.config.probe_timeout).await?;
         let poster = work.path().join("poster.jpg");
         media::poster(&self.tools, &source, &probed, &poster, self.config.probe_timeout).await?;
-        let thumbnail = keys::packaged_root(video.id, job.generation).child("poster.jpg");
+        let thumbnail = keys::poster(video.id, job.generation);
         self.storage.upload_file(&thumbnail, &poster).await?;
         let facts = ProbeFacts {
             duration_ms: i64::try_from(probed.duration_ms).unwrap_or(i64::MAX),
@@ -93,7 +93,7 @@ impl Pipeline {
         let phase = media::plan_phases(&probed, &self.config.ladder).single_phase(&self.config.ladder);
         let root = keys::packaged_root(video.id, job.generation);
         for stale in phase.rungs.iter().map(|r| r.name.as_str()).chain(phase.audio.iter().map(|a| a.name.as_str())) {
-            self.storage.delete_prefix(&root.child(stale)).await?;
+            self.storage.delete_prefix(&keys::rendition_dir(video.id, job.generation, stale)).await?;
         }
         let out = work.path().join("hls");
         let (finished, to_upload) = mpsc::channel(UPLOAD_QUEUE);
@@ -101,11 +101,13 @@ impl Pipeline {
         let timeout = self.transcode_timeout(&probed);
         let ladder =
             media::transcode(&self.tools, &source, &probed, &phase, &self.config.ladder, &out, timeout, finished).await;
-        let uploaded = uploader.await.map_err(|e| StageError::Transient(format!("uploader task: {e}")))?;
+        let uploaded =
+            uploader.await.map_err(|e| StageError::Transient(anyhow::Error::new(e).context("uploader task")))?;
         let ladder = ladder?;
         let uploaded = uploaded?;
-        self.storage.upload_bytes(&root.child("master.m3u8"), media::master_playlist(&ladder).into()).await?;
-        self.db.record_renditions(video.id, job.generation, &renditions(&ladder, &root), Utc::now()).await?;
+        let master = keys::master(video.id, job.generation);
+        self.storage.upload_bytes(&master, media::master_playlist(&ladder).into()).await?;
+        self.db.record_renditions(video.id, job.generation, &renditions(&ladder, job), Utc::now()).await?;
         tracing::info!(renditions = ladder.renditions.len(), files = uploaded, "ladder packaged");
         self.finish(job, Stage::PublishReady).await
     }
@@ -117,7 +119,7 @@ impl Pipeline {
 
     async fn publish_stage(&self, job: &Job, video: &Video) -> Result<(), StageError> {
         let now = Utc::now();
-        let manifest = keys::packaged_root(video.id, job.generation).child("master.m3u8");
+        let manifest = keys::master(video.id, job.generation);
         let event = OutboxEvent {
             id: Uuid::now_v7(),
             event_type: EventType::VideoReady,
@@ -157,9 +159,9 @@ async fn upload_as_finished(
 ) -> Result<usize, StageError> {
     let mut uploaded = 0;
     while let Some(file) = finished.recv().await {
-        let relative = file
-            .strip_prefix(&out)
-            .map_err(|_| StageError::Transient(format!("{} is outside the output directory", file.display())))?;
+        let relative = file.strip_prefix(&out).map_err(|_| {
+            StageError::Transient(anyhow::anyhow!("{} is outside the output directory", file.display()))
+        })?;
         let key = relative.iter().fold(root.clone(), |key, part| key.child(part.to_string_lossy().as_ref()));
         storage.upload_file(&key, &file).await?;
         uploaded += 1;
@@ -167,7 +169,7 @@ async fn upload_as_finished(
     Ok(uploaded)
 }
 
-fn renditions(ladder: &LadderOutput, root: &Key) -> Vec<NewRendition> {
+fn renditions(ladder: &LadderOutput, job: &Job) -> Vec<NewRendition> {
     ladder
         .renditions
         .iter()
@@ -178,7 +180,7 @@ fn renditions(ladder: &LadderOutput, root: &Key) -> Vec<NewRendition> {
                 width: i64::from(r.width),
                 height: i64::from(r.height),
                 bitrate_kbps: i64::try_from(variant.bandwidth / 1000).unwrap_or(i64::MAX),
-                playlist_key: root.child(r.name.as_str()).child("index.m3u8").to_string(),
+                playlist_key: keys::media_playlist(job.video_id, job.generation, &r.name).to_string(),
                 segment_count: i64::try_from(r.segments.len()).unwrap_or(i64::MAX),
                 codec: variant.codecs,
             }

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 pub use s3::{ListedPart, S3Multipart};
 
 use crate::config::{StorageBackend, StorageConfig};
-use crate::model::{StoredPart, UploadSession};
+use crate::model::{StoredPart, UploadId, UploadSession};
 
 /// Errors of the object store.
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +47,7 @@ pub enum StorageError {
     Body(#[source] std::io::Error),
     /// A staged upload has no multipart id although the backend needs one.
     #[error("upload {0} has no multipart upload on the bucket")]
-    NoMultipart(uuid::Uuid),
+    NoMultipart(UploadId),
 }
 
 impl StorageError {
@@ -81,8 +81,15 @@ pub struct Storage {
     direct_uploads: bool,
 }
 
-/// Bytes handed to the naming callback of [`Storage::assemble`].
-pub const SNIFF_LEN: u64 = crate::ingest::sniff::SNIFF_LEN;
+/// How [`Storage::assemble`] names the source: `name` gets the first `head_len` bytes of the
+/// file (fewer when it is shorter) and returns the key to store it under.
+#[derive(Debug)]
+pub struct Naming<F> {
+    /// How many leading bytes `name` needs.
+    pub head_len: u64,
+    /// Builds the key from those bytes.
+    pub name: F,
+}
 
 impl Storage {
     /// Opens the configured backend. Nothing is contacted yet; see [`Storage::ping`].
@@ -136,7 +143,7 @@ impl Storage {
     }
 
     /// Prepares staging for a new upload; returns the S3 multipart id on S3.
-    pub async fn begin_upload(&self, upload_id: uuid::Uuid) -> Result<Option<String>, StorageError> {
+    pub async fn begin_upload(&self, upload_id: UploadId) -> Result<Option<String>, StorageError> {
         match &self.multipart {
             Some(s3) => Ok(Some(s3.create(keys::staged_source(upload_id).as_ref()).await?)),
             None => Ok(None),
@@ -217,11 +224,11 @@ impl Storage {
         &self,
         session: &UploadSession,
         parts: &[StoredPart],
-        name: impl FnOnce(&[u8]) -> Path,
+        naming: Naming<impl FnOnce(&[u8]) -> Path>,
     ) -> Result<Assembly, StorageError> {
         match &self.multipart {
-            Some(s3) => self.assemble_s3(s3, session, parts, name).await,
-            None => self.assemble_local(session, parts, name).await,
+            Some(s3) => self.assemble_s3(s3, session, parts, naming).await,
+            None => self.assemble_local(session, parts, naming).await,
         }
     }
 
@@ -229,12 +236,11 @@ impl Storage {
         &self,
         session: &UploadSession,
         parts: &[StoredPart],
-        name: impl FnOnce(&[u8]) -> Path,
+        naming: Naming<impl FnOnce(&[u8]) -> Path>,
     ) -> Result<Assembly, StorageError> {
         let first = keys::staged_part(session.id, 1);
-        let head_len = SNIFF_LEN.min(session.size_bytes);
-        let head = self.objects.get_range(&first, 0..head_len).await?;
-        let key = name(&head);
+        let head = self.objects.get_range(&first, 0..naming.head_len.min(session.size_bytes)).await?;
+        let key = (naming.name)(&head);
         let mut hasher = Sha256::new();
         let mut writer = WriteMultipart::new(self.objects.put_multipart(&key).await?);
         for part in parts {
@@ -259,7 +265,7 @@ impl Storage {
         s3: &S3Multipart,
         session: &UploadSession,
         parts: &[StoredPart],
-        name: impl FnOnce(&[u8]) -> Path,
+        naming: Naming<impl FnOnce(&[u8]) -> Path>,
     ) -> Result<Assembly, StorageError> {
         let staged = keys::staged_source(session.id);
         if self.exists(&staged).await? {
@@ -276,8 +282,8 @@ impl Storage {
                 return Ok(Assembly::ChecksumMismatch { actual, parts_discarded: true });
             }
         }
-        let head = self.objects.get_range(&staged, 0..SNIFF_LEN.min(session.size_bytes)).await?;
-        let key = name(&head);
+        let head = self.objects.get_range(&staged, 0..naming.head_len.min(session.size_bytes)).await?;
+        let key = (naming.name)(&head);
         self.objects.rename(&staged, &key).await?;
         Ok(Assembly::Stored { key })
     }

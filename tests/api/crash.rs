@@ -6,6 +6,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use reel::config::{Config, StorageBackend};
+use reel::model::{JobStatus, Stage};
 
 use crate::helpers::{Backend, JWT_SECRET, TestApp, portrait_clip, spawn_app_with, token};
 use crate::on_both_backends;
@@ -31,7 +32,7 @@ fn spawn_worker(config: &Config, dir: &std::path::Path) -> tokio::process::Child
 impl TestApp {
     async fn transcode_running_with_segments(&self, video_id: &str) -> bool {
         let jobs = self.state.db.jobs_of(video_id.parse().expect("uuid")).await.expect("db");
-        let running = jobs.iter().any(|(job, status)| job.stage.as_str() == "transcode" && status == "running");
+        let running = jobs.iter().any(|(job, status)| job.stage == Stage::Transcode && *status == JobStatus::Running);
         let landed = self.keys_under(&format!("packaged/{video_id}/hls/360p")).await;
         running && landed.iter().any(|key| key.ends_with(".m4s"))
     }

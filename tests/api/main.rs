@@ -7,6 +7,7 @@ mod cli;
 mod crash;
 mod direct;
 mod health;
+mod layers;
 mod media;
 mod memory;
 mod origin;

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::Utc;
 use reel::db::{Db, DbOptions};
 use reel::model::Role;
-use reel::model::{EventType, OutboxEvent};
+use reel::model::{EventType, Generation, OutboxEvent};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -117,7 +117,7 @@ async fn a_portrait_clip_becomes_a_ready_ladder(backend: Backend) {
         }
     }
 
-    let renditions = app.state.db.renditions_of(video.id, 1).await.expect("db");
+    let renditions = app.state.db.renditions_of(video.id, Generation::FIRST).await.expect("db");
     assert_eq!(renditions.iter().map(|r| r.profile.as_str()).collect::<Vec<_>>(), ["234p", "360p", "540p", "720p"]);
     assert!(renditions.iter().all(|r| r.status == "ready" && r.segment_count == counts[0] as i64));
     let events: Vec<String> =
@@ -236,7 +236,7 @@ async fn the_hard_timeout_fails_and_reprocess_recovers(backend: Backend) {
     assert_eq!(body["generation"], 2);
     app.drain().await;
     let video = app.video(&video_id).await;
-    assert_eq!((video.status.as_str(), video.generation, video.failed_reason), ("ready", 2, None));
+    assert_eq!((video.status.as_str(), video.generation, video.failed_reason), ("ready", Generation::new(2), None));
 }
 
 async fn reprocess_publishes_a_new_generation_beside_the_old(backend: Backend) {
@@ -261,7 +261,7 @@ async fn reprocess_publishes_a_new_generation_beside_the_old(backend: Backend) {
     app.drain().await;
 
     let video = app.video(&video_id).await;
-    assert_eq!((video.status.as_str(), video.generation), ("ready", 2));
+    assert_eq!((video.status.as_str(), video.generation), ("ready", Generation::new(2)));
     assert!(app.text(&format!("{root}/g2/master.m3u8")).await.contains("#EXT-X-STREAM-INF"));
     assert_eq!(app.text(&format!("{root}/master.m3u8")).await, first_master, "generation 1 is untouched");
     let all: HashSet<String> = app.keys_under(&root).await.into_iter().collect();
