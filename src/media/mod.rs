@@ -1,13 +1,44 @@
-//! reel's media engine: safe probing of uploads, ladder planning, the single-process HLS fMP4
-//! transcode, the multivariant playlist, and poster frames. Everything shells out to ffmpeg and
-//! ffprobe under supervision (`process`).
+//! reel's media engine: safe probing of uploads, ladder planning, the HLS fMP4 transcode (one
+//! process per phase), media and multivariant playlists, and poster frames. Everything shells
+//! out to ffmpeg and ffprobe under supervision (`process`).
 //!
 //! - `probe`: container allow-list, stream checks and limits → [`ProbedMedia`] or `Rejected`.
-//! - `ladder`: pure rung planning ([`plan_ladder`]).
+//! - `ladder`: pure planning: rungs ([`plan_ladder`]), the two phases ([`plan_phases`]) and the
+//!   shared [`SegmentGrid`] (1 s, 2 s, then `segment_seconds`; IDRs only on it).
 //! - `filters`: the one-decode, zscale, cascade filter graph (HDR tone mapping included).
-//! - `transcode`: the encode, live segment reporting (`watch`), measurement (`output`, `mp4`).
-//! - `playlist`: media playlists and [`master_playlist`].
+//! - `transcode`: the encode of one [`Phase`], live segment reporting (`watch`), measurement
+//!   (`output`, `mp4`).
+//! - `playlist`: VOD and growing EVENT media playlists, multivariant playlists.
 //! - `poster`: a JPEG thumbnail.
+//!
+//! # Using it from the pipeline
+//!
+//! ```text
+//! let plan = media::plan_phases(&probed, &cfg);          // start: floor + 360p; remaining: the rest
+//! // Phase 1 (the start rungs; with separate audio also every audio track of the ladder):
+//! let start = media::transcode(&tools, src, &probed, &plan.start_phase(&cfg), &cfg, out, timeout, tx).await?;
+//! // Phase 2, a separate ffmpeg run (same boundaries, same count; see docs/BENCHMARKS.md):
+//! let rest = media::transcode(&tools, src, &probed, &plan.remaining_phase(), &cfg, out2, timeout, tx2).await?;
+//! let ladder = start.clone().merge(rest);                // LadderOutput is serde, to carry phase 1 over
+//! media::master_playlist(&ladder)                        // every rung, lowest (the floor) first
+//! media::master_playlist_of(&start, &["234p", "360p"])   // a master over a subset, measured
+//! ```
+//!
+//! - `tx` receives each file's path as soon as it is complete: a rendition's `init.mp4` right
+//!   before its first segment, then `seg-00001.m4s`, `seg-00002.m4s`, … in order, and at the end
+//!   each `index.m3u8` (a finished VOD playlist). Paths are under `out`; the object key is the
+//!   path relative to `out`.
+//! - While phase 1 runs, publish each start rung as a growing EVENT playlist:
+//!   [`event_playlist`]`(&segments, cfg.grid().target_duration(), ended)`, each segment's
+//!   [`SegmentStat`] from [`segment_stat`] (its exact duration, read from its fragments) as it is
+//!   reported. After phase 1, `event_playlist(&rendition.segments, target, true)` lists the same
+//!   segments with `#EXT-X-ENDLIST` (an EVENT playlist may only grow).
+//! - A preview master before measurements exist: [`Variant::planned`] (peak = VBV maximum +
+//!   audio; codecs from [`init_codecs`] of the rung's directory once its first segment landed)
+//!   and [`render_master`]. The floor rung is listed first: players start there.
+//! - `pipeline.ladder.audio = "muxed" | "separate"` (env `REEL_PIPELINE__LADDER__AUDIO`) switches
+//!   the packaging; `graduated_start = false` gives flat segments; the floor is a rung like any
+//!   other ([`RungSpec::CELLULAR_FLOOR`]).
 
 mod error;
 mod filters;
@@ -27,12 +58,17 @@ mod testutil;
 use std::path::PathBuf;
 
 pub use error::MediaError;
-pub use ladder::{LadderConfig, Rung, RungSpec, plan_ladder};
+pub use ladder::{
+    AudioPackaging, AudioTrack, LadderConfig, LadderPlan, Phase, Rung, RungSpec, SegmentGrid, audio_tracks,
+    plan_ladder, plan_phases,
+};
 pub use output::{AudioOutput, LadderOutput, RenditionOutput, SegmentStat};
-pub use playlist::{master_playlist, master_playlist_for};
+pub use playlist::{
+    AudioRendition, Variant, event_playlist, master_playlist, master_playlist_for, master_playlist_of, render_master,
+};
 pub use poster::poster;
 pub use probe::{Container, MediaLimits, ProbedMedia, SourceColor, probe};
-pub use transcode::transcode;
+pub use transcode::{init_codecs, segment_stat, transcode};
 
 /// Where the ffmpeg and ffprobe binaries are (the `[media]` configuration section).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -1,19 +1,157 @@
-//! Just enough ISO-BMFF reading to take RFC 6381 codec strings from an init segment.
+//! Just enough ISO-BMFF to take RFC 6381 codec strings from an init segment and to join media
+//! fragments into one segment.
 //!
-//! Path read: `moov/trak/mdia/minf/stbl/stsd`, whose first sample entry is `avc1` (then its
-//! `avcC` gives profile, compatibility flags and level) or `mp4a` (then its `esds` gives the
-//! object type and the AAC audio object type).
+//! Path read: `moov/trak/mdia/minf/stbl/stsd` of every track, whose first sample entry is `avc1`
+//! (then its `avcC` gives profile, compatibility flags and level) or `mp4a` (then its `esds`
+//! gives the object type and the AAC audio object type).
 
 /// Size of a VisualSampleEntry's fixed fields before its child boxes.
 const VISUAL_ENTRY_FIELDS: usize = 78;
 /// Size of an AudioSampleEntry's fixed fields before its child boxes.
 const AUDIO_ENTRY_FIELDS: usize = 28;
 
+/// The codecs of every track of an init segment, in track order, comma-separated:
+/// `avc1.64001f` or `avc1.64001f,mp4a.40.2`. Only `avc1` video and `mp4a` audio are accepted.
+pub(crate) fn init_codecs(init: &[u8]) -> Result<String, String> {
+    let moov = child(init, b"moov").ok_or("init segment has no moov")?;
+    let mut codecs = Vec::new();
+    for (_, trak) in Boxes::new(moov).filter(|(kind, _)| kind == b"trak") {
+        let (kind, entry) = track_sample_entry(trak).ok_or("a track has no sample entry")?;
+        codecs.push(match &kind {
+            b"mp4a" => aac_entry_codecs(entry)?,
+            _ => avc_entry_codecs(&kind, entry)?,
+        });
+    }
+    if codecs.is_empty() {
+        return Err("no sample entry in init segment".into());
+    }
+    Ok(codecs.join(","))
+}
+
+/// `init` + `pieces` joined: consecutive media segments of one track (each `styp`? `sidx`?
+/// (`moof` `mdat`)+) as one segment: the first `styp`, no `sidx` (it would index only part of
+/// the segment), every fragment in order.
+pub(crate) fn join_fragments(pieces: &[Vec<u8>]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(pieces.iter().map(Vec::len).sum());
+    for (index, piece) in pieces.iter().enumerate() {
+        let mut rest = piece.as_slice();
+        let mut fragments = 0;
+        while !rest.is_empty() {
+            let (kind, size) = box_header(rest).ok_or("malformed box in a media segment")?;
+            let (whole, tail) = rest.split_at(size);
+            let keep = match &kind {
+                b"styp" => index == 0,
+                b"sidx" => false,
+                b"moof" => {
+                    fragments += 1;
+                    true
+                }
+                _ => true,
+            };
+            if keep {
+                out.extend_from_slice(whole);
+            }
+            rest = tail;
+        }
+        if fragments == 0 {
+            return Err("a media segment has no moof".into());
+        }
+    }
+    Ok(out)
+}
+
+/// Duration in seconds of a media segment of the init segment's first track (the video track
+/// when audio is muxed in): the sum of its samples' durations over every `moof`, in that track's
+/// `mdhd` timescale. Sample durations come from `trun`, else `tfhd`, else `trex` defaults.
+pub(crate) fn segment_duration(init: &[u8], segment: &[u8]) -> Result<f64, String> {
+    let moov = child(init, b"moov").ok_or("init segment has no moov")?;
+    let trak = child(moov, b"trak").ok_or("init segment has no track")?;
+    let tkhd = child(trak, b"tkhd").ok_or("track has no tkhd")?;
+    let track_id = read_u32(tkhd, if tkhd.first() == Some(&1) { 20 } else { 12 }).ok_or("malformed tkhd")?;
+    let mdhd = child(child(trak, b"mdia").ok_or("track has no mdia")?, b"mdhd").ok_or("track has no mdhd")?;
+    let timescale = read_u32(mdhd, if mdhd.first() == Some(&1) { 20 } else { 12 }).ok_or("malformed mdhd")?;
+    if timescale == 0 {
+        return Err("timescale 0".into());
+    }
+    let trex_default = child(moov, b"mvex")
+        .into_iter()
+        .flat_map(|mvex| Boxes::new(mvex).filter(|(kind, _)| kind == b"trex"))
+        .find(|(_, trex)| read_u32(trex, 4) == Some(track_id))
+        .and_then(|(_, trex)| read_u32(trex, 12))
+        .unwrap_or(0);
+    let mut ticks: u64 = 0;
+    for (_, moof) in Boxes::new(segment).filter(|(kind, _)| kind == b"moof") {
+        for (_, traf) in Boxes::new(moof).filter(|(kind, _)| kind == b"traf") {
+            let tfhd = child(traf, b"tfhd").ok_or("traf has no tfhd")?;
+            if read_u32(tfhd, 4) != Some(track_id) {
+                continue;
+            }
+            let default = tfhd_default_duration(tfhd).unwrap_or(trex_default);
+            for (_, trun) in Boxes::new(traf).filter(|(kind, _)| kind == b"trun") {
+                ticks += trun_duration(trun, default).ok_or("malformed trun")?;
+            }
+        }
+    }
+    Ok(ticks as f64 / f64::from(timescale))
+}
+
+fn tfhd_default_duration(tfhd: &[u8]) -> Option<u32> {
+    let flags = read_u32(tfhd, 0)? & 0x00ff_ffff;
+    if flags & 0x08 == 0 {
+        return None;
+    }
+    let mut offset = 8;
+    if flags & 0x01 != 0 {
+        offset += 8;
+    }
+    if flags & 0x02 != 0 {
+        offset += 4;
+    }
+    read_u32(tfhd, offset)
+}
+
+fn trun_duration(trun: &[u8], default: u32) -> Option<u64> {
+    let flags = read_u32(trun, 0)? & 0x00ff_ffff;
+    let count = read_u32(trun, 4)?;
+    if flags & 0x100 == 0 {
+        return Some(u64::from(count) * u64::from(default));
+    }
+    let mut offset = 8 + if flags & 0x01 != 0 { 4 } else { 0 } + if flags & 0x04 != 0 { 4 } else { 0 };
+    let per_sample = [0x100, 0x200, 0x400, 0x800].iter().filter(|&&bit| flags & bit != 0).count() * 4;
+    let mut total = 0u64;
+    for _ in 0..count {
+        total += u64::from(read_u32(trun, offset)?);
+        offset += per_sample;
+    }
+    Some(total)
+}
+
+fn read_u32(data: &[u8], offset: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(data.get(offset..offset.checked_add(4)?)?.try_into().ok()?))
+}
+
+/// (type, total size) of the box at the start of `data`, checked against its length.
+fn box_header(data: &[u8]) -> Option<([u8; 4], usize)> {
+    let size32 = u32::from_be_bytes(data.get(0..4)?.try_into().ok()?);
+    let kind: [u8; 4] = data.get(4..8)?.try_into().ok()?;
+    let size = match size32 {
+        0 => data.len(),
+        1 => usize::try_from(u64::from_be_bytes(data.get(8..16)?.try_into().ok()?)).ok()?,
+        n => usize::try_from(n).ok()?,
+    };
+    (size >= 8 && size <= data.len()).then_some((kind, size))
+}
+
 /// `avc1.PPCCLL` from an init segment whose sample entry is `avc1` (not `avc3`).
-pub(crate) fn avc_codecs(init: &[u8]) -> Result<String, String> {
+#[cfg(test)]
+fn avc_codecs(init: &[u8]) -> Result<String, String> {
     let (kind, entry) = first_sample_entry(init).ok_or("no sample entry in init segment")?;
-    if &kind != b"avc1" {
-        return Err(format!("video sample entry is {}, not avc1", String::from_utf8_lossy(&kind)));
+    avc_entry_codecs(&kind, entry)
+}
+
+fn avc_entry_codecs(kind: &[u8; 4], entry: &[u8]) -> Result<String, String> {
+    if kind != b"avc1" {
+        return Err(format!("video sample entry is {}, not avc1", String::from_utf8_lossy(kind.as_slice())));
     }
     let children = entry.get(VISUAL_ENTRY_FIELDS..).ok_or("truncated avc1 entry")?;
     let avcc = child(children, b"avcC").ok_or("avc1 entry has no avcC")?;
@@ -24,20 +162,30 @@ pub(crate) fn avc_codecs(init: &[u8]) -> Result<String, String> {
 }
 
 /// `mp4a.OO.A` from an init segment whose sample entry is `mp4a`.
-pub(crate) fn aac_codecs(init: &[u8]) -> Result<String, String> {
+#[cfg(test)]
+fn aac_codecs(init: &[u8]) -> Result<String, String> {
     let (kind, entry) = first_sample_entry(init).ok_or("no sample entry in init segment")?;
     if &kind != b"mp4a" {
         return Err(format!("audio sample entry is {}, not mp4a", String::from_utf8_lossy(&kind)));
     }
+    aac_entry_codecs(entry)
+}
+
+fn aac_entry_codecs(entry: &[u8]) -> Result<String, String> {
     let children = entry.get(AUDIO_ENTRY_FIELDS..).ok_or("truncated mp4a entry")?;
     let esds = child(children, b"esds").ok_or("mp4a entry has no esds")?;
     let (object_type, audio_object_type) = esds_types(esds.get(4..).unwrap_or_default()).ok_or("malformed esds")?;
     Ok(format!("mp4a.{object_type:02x}.{audio_object_type}"))
 }
 
+#[cfg(test)]
 fn first_sample_entry(init: &[u8]) -> Option<([u8; 4], &[u8])> {
-    let mut data = init;
-    for kind in [b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stsd"] {
+    track_sample_entry(child(child(init, b"moov")?, b"trak")?)
+}
+
+fn track_sample_entry(trak: &[u8]) -> Option<([u8; 4], &[u8])> {
+    let mut data = trak;
+    for kind in [b"mdia", b"minf", b"stbl", b"stsd"] {
         data = child(data, kind)?;
     }
     // stsd: version/flags (4) and entry count (4), then the entries as boxes.

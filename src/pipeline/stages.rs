@@ -90,9 +90,9 @@ impl Pipeline {
         let work = self.workspace()?;
         let source = self.fetch_source(video, work.path()).await?;
         let probed = media::probe(&self.tools, &source, &self.limits(), self.config.probe_timeout).await?;
-        let rungs = media::plan_ladder(&probed, &self.config.ladder);
+        let phase = media::plan_phases(&probed, &self.config.ladder).single_phase(&self.config.ladder);
         let root = keys::packaged_root(video.id, job.generation);
-        for stale in rungs.iter().map(|r| r.name.as_str()).chain([keys::AUDIO_RENDITION]) {
+        for stale in phase.rungs.iter().map(|r| r.name.as_str()).chain(phase.audio.iter().map(|a| a.name.as_str())) {
             self.storage.delete_prefix(&keys::rendition_dir(video.id, job.generation, stale)).await?;
         }
         let out = work.path().join("hls");
@@ -100,7 +100,7 @@ impl Pipeline {
         let uploader = tokio::spawn(upload_as_finished(self.storage.clone(), out.clone(), root.clone(), to_upload));
         let timeout = self.transcode_timeout(&probed);
         let ladder =
-            media::transcode(&self.tools, &source, &probed, &rungs, &self.config.ladder, &out, timeout, finished).await;
+            media::transcode(&self.tools, &source, &probed, &phase, &self.config.ladder, &out, timeout, finished).await;
         let uploaded =
             uploader.await.map_err(|e| StageError::Transient(anyhow::Error::new(e).context("uploader task")))?;
         let ladder = ladder?;
@@ -170,21 +170,20 @@ async fn upload_as_finished(
 }
 
 fn renditions(ladder: &LadderOutput, job: &Job) -> Vec<NewRendition> {
-    let audio_codec = ladder.audio.as_ref().map(|a| a.codecs.clone());
     ladder
         .renditions
         .iter()
-        .map(|r| NewRendition {
-            profile: r.name.clone(),
-            width: i64::from(r.width),
-            height: i64::from(r.height),
-            bitrate_kbps: i64::try_from(r.peak_bps / 1000).unwrap_or(i64::MAX),
-            playlist_key: keys::media_playlist(job.video_id, job.generation, &r.name).to_string(),
-            segment_count: i64::try_from(r.segments.len()).unwrap_or(i64::MAX),
-            codec: match &audio_codec {
-                Some(audio) => format!("{},{audio}", r.codecs),
-                None => r.codecs.clone(),
-            },
+        .map(|r| {
+            let variant = media::Variant::measured(ladder, r);
+            NewRendition {
+                profile: r.name.clone(),
+                width: i64::from(r.width),
+                height: i64::from(r.height),
+                bitrate_kbps: i64::try_from(variant.bandwidth / 1000).unwrap_or(i64::MAX),
+                playlist_key: keys::media_playlist(job.video_id, job.generation, &r.name).to_string(),
+                segment_count: i64::try_from(r.segments.len()).unwrap_or(i64::MAX),
+                codec: variant.codecs,
+            }
         })
         .collect()
 }
