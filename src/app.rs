@@ -58,6 +58,9 @@ pub fn spawn_workers(state: &AppState, config: &Config, tracker: &TaskTracker, s
     for _ in 0..workers {
         tracker.spawn(worker::run(state.pipeline.clone(), shutdown.clone()));
     }
+    if workers > 0 {
+        tracker.spawn(worker::listen(state.pipeline.clone(), shutdown.clone()));
+    }
     tracing::info!(pipeline_workers = workers, "background workers started");
 }
 

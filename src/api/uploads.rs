@@ -218,6 +218,7 @@ pub async fn complete(
 ) -> Result<(StatusCode, Json<Completed>), ApiError> {
     let session = state.ingest.session_for(&user, super::path_id(&id, "upload")?).await?;
     let video_id = state.ingest.complete(&session, Utc::now()).await?;
+    state.pipeline.wake();
     let status = match state.db.get_video(video_id).await? {
         Some(video) => video.status.as_str(),
         None => "processing",

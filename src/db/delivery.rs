@@ -51,6 +51,14 @@ pub struct PlaybackRow {
     pub prefetch_priority: Option<i64>,
     /// Per-video cache tier override.
     pub cache_tier_hint: Option<String>,
+    /// When the first start-rung segment of the current generation was stored.
+    pub playable_at: Option<DateTime<Utc>>,
+    /// Key of the preview master (the start rungs while phase 1 runs).
+    pub preview_manifest_url: Option<String>,
+    /// When the full ladder was published.
+    pub ladder_completed_at: Option<DateTime<Utc>>,
+    /// Why phase 2 gave up (the video stays ready with its start rungs).
+    pub ladder_failed_reason: Option<String>,
 }
 
 const PLAYBACK_COLUMNS: &str = "v.video_id, v.creator_user_id, v.status, v.generation, v.duration_ms, v.width, \
@@ -58,7 +66,8 @@ const PLAYBACK_COLUMNS: &str = "v.video_id, v.creator_user_id, v.status, v.gener
     v.processing_since, v.value_score, \
     (SELECT stage FROM video_processing_jobs j WHERE j.video_id = v.video_id AND j.generation = v.generation \
      ORDER BY j.created_at DESC, j.id DESC LIMIT 1) AS stage, \
-    p.max_bitrate_kbps, p.prefetch_priority, p.cache_tier_hint";
+    p.max_bitrate_kbps, p.prefetch_priority, p.cache_tier_hint, \
+    v.playable_at, v.preview_manifest_url, v.ladder_completed_at, v.ladder_failed_reason";
 
 const PLAYBACK_FROM: &str = "FROM video_assets v LEFT JOIN video_delivery_policy p ON p.video_id = v.video_id";
 

@@ -1,11 +1,7 @@
 //! Capped multivariant playlists: the published master with the variants above a viewer's
-//! ceiling removed. Served at `master~{N}p.m3u8` beside the full master, so each cap has its own
-//! cacheable URL and the variant URIs (relative) resolve the same.
-
-/// The cap a capped master's file name asks for: `master~540p.m3u8` → 540.
-pub fn requested_cap(file_name: &str) -> Option<u32> {
-    file_name.strip_prefix("master~")?.strip_suffix("p.m3u8")?.parse().ok().filter(|cap| *cap > 0)
-}
+//! ceiling removed. Served at `{master stem}~{N}p.m3u8` beside the full master (see
+//! `storage::keys::capped_master`), so each cap has its own cacheable URL and the variant URIs
+//! (relative) resolve the same.
 
 /// `master` without the variants whose short side exceeds `cap`; `None` when no variant fits.
 /// Everything else (header, audio groups) is kept as published.
@@ -46,14 +42,6 @@ mod tests {
         #EXT-X-STREAM-INF:BANDWIDTH=900000,AVERAGE-BANDWIDTH=800000,CODECS=\"avc1.64001e,mp4a.40.2\",RESOLUTION=360x640,FRAME-RATE=30.000,AUDIO=\"aac\"\n360p/index.m3u8\n\
         #EXT-X-STREAM-INF:BANDWIDTH=1900000,AVERAGE-BANDWIDTH=1700000,CODECS=\"avc1.64001f,mp4a.40.2\",RESOLUTION=540x960,FRAME-RATE=30.000,AUDIO=\"aac\"\n540p/index.m3u8\n\
         #EXT-X-STREAM-INF:BANDWIDTH=3300000,AVERAGE-BANDWIDTH=3000000,CODECS=\"avc1.64001f,mp4a.40.2\",RESOLUTION=720x1280,FRAME-RATE=30.000,AUDIO=\"aac\"\n720p/index.m3u8\n";
-
-    #[test]
-    fn parses_capped_names() {
-        assert_eq!(requested_cap("master~540p.m3u8"), Some(540));
-        assert_eq!(requested_cap("master.m3u8"), None);
-        assert_eq!(requested_cap("master~0p.m3u8"), None);
-        assert_eq!(requested_cap("master~abcp.m3u8"), None);
-    }
 
     #[test]
     fn drops_only_the_variants_above_the_cap() {

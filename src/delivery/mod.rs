@@ -22,7 +22,7 @@ use crate::db::{Db, DbError, PlaybackRow, RenditionRow, StoredDefaults};
 use crate::model::AuthUser;
 use crate::model::score::ScoreWeights;
 use crate::storage::Storage;
-use crate::storage::keys::{FIRST_SEGMENT, INIT_SEGMENT};
+use crate::storage::keys::{self, FIRST_SEGMENT, INIT_SEGMENT};
 use policy::Defaults;
 use views::{DeliveryHints, FailedView, FeedPage, PrefetchHint, ProcessingView, ReadyView, RenditionView, VideoView};
 
@@ -166,7 +166,8 @@ impl Delivery {
                 let all = renditions.get(&video_id).map(Vec::as_slice).unwrap_or_default();
                 let ceiling = policy::ceiling(defaults, &self.config.low_conversion_cohort, viewer.cohort.as_deref());
                 let allowed = policy::allowed(all, ceiling, row.max_bitrate_kbps);
-                let root = row.manifest_url.as_deref().and_then(|m| m.rsplit_once('/')).map_or("", |(dir, _)| dir);
+                let manifest = row.manifest_url.as_deref().unwrap_or(keys::MASTER);
+                let master = manifest.rsplit_once('/').map_or(manifest, |(_, file)| file);
                 let tier = policy::cache_tier(
                     row.cache_tier_hint.as_deref(),
                     row.value_score,
@@ -181,7 +182,8 @@ impl Delivery {
                     duration_ms: row.duration_ms,
                     width: row.width,
                     height: row.height,
-                    playback_manifest_url: self.url(&format!("{root}/{}", policy::master_file(&allowed, all))),
+                    playback_manifest_url: self
+                        .url(&keys::sibling(manifest, &policy::master_file(master, &allowed, all))),
                     thumbnail_url,
                     renditions: allowed
                         .iter()
@@ -193,6 +195,7 @@ impl Delivery {
                             codecs: r.codec.clone(),
                         })
                         .collect(),
+                    ladder_complete: row.ladder_completed_at.is_some(),
                     delivery: DeliveryHints {
                         cache_tier_hint: tier,
                         prefetch_priority: policy::prefetch_priority(row.prefetch_priority, row.value_score),
@@ -217,6 +220,11 @@ impl Delivery {
                     elapsed_ms: (Utc::now() - since).num_milliseconds().max(0),
                     poll_after_ms: u64::try_from(self.config.poll_after.as_millis()).unwrap_or(u64::MAX),
                     thumbnail_url,
+                    playable: row.playable_at.is_some(),
+                    playback_manifest_url: row
+                        .playable_at
+                        .and(row.preview_manifest_url.as_deref())
+                        .map(|key| self.url(key)),
                 })
             }
         }

@@ -13,10 +13,11 @@ use uuid::Uuid;
 
 use super::Delivery;
 use super::hot_tier::CachedObject;
-use super::master::{cap_master, requested_cap};
+use super::master::cap_master;
 use super::policy::{self, CacheTier};
 use crate::db::DbError;
 use crate::storage::StorageError;
+use crate::storage::keys;
 
 /// Response header carrying the video's cache tier.
 pub const CACHE_TIER_HEADER: &str = "x-reel-cache-tier";
@@ -27,6 +28,8 @@ pub const CACHE_TIER_HEADER: &str = "x-reel-cache-tier";
 pub struct OriginVideo {
     /// The generation last published, if the video is ready.
     published: Option<i64>,
+    /// The generation being processed, if any (its start rungs may already be playable).
+    processing: Option<i64>,
     tier: CacheTier,
 }
 
@@ -83,13 +86,13 @@ struct Target<'a> {
 }
 
 /// Parses a request path, refusing anything that is not a plain
-/// `packaged/{uuid}/hls/[g{n}/][{rendition}/]{file}` path.
+/// `packaged/{uuid}/hls/[g{n}/][e{n}/|l{n}/][{rendition}/]{file}` path.
 fn parse_path(path: &str) -> Option<Target<'_>> {
     let segments: Vec<&str> = path.split('/').collect();
     let plain = |s: &&str| {
         !s.is_empty() && !s.starts_with('.') && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._~-".contains(&b))
     };
-    if !(4..=6).contains(&segments.len()) || !segments.iter().all(plain) {
+    if !(4..=7).contains(&segments.len()) || !segments.iter().all(plain) {
         return None;
     }
     if segments[0] != "packaged" || segments[2] != "hls" {
@@ -114,16 +117,29 @@ impl Delivery {
         let kind = Kind::of(target.file).ok_or(OriginError::NotFound)?;
         let video = self.origin_video(target.video_id).await?.ok_or(OriginError::NotFound)?;
         let published = video.published == Some(target.generation);
-        let object = match requested_cap(target.file) {
-            Some(cap) => self.capped_master(path, target.file, cap, published).await?,
+        let object = match keys::parse_capped_master(target.file) {
+            Some((master, cap)) => self.capped_master(path, &master, cap, published).await?,
             None => self.object(path, published).await?,
         };
-        let cache_control = match (published, kind) {
-            (false, _) => "no-store".to_owned(),
-            (true, Kind::Playlist) => format!("public, max-age={}", self.config.playlist_max_age.as_secs()),
-            (true, _) => "public, max-age=31536000, immutable".to_owned(),
-        };
+        let cache_control = self.cache_control(&video, target.generation, kind, &object.bytes);
         Ok(respond(&object, kind, &cache_control, video.tier, request))
+    }
+
+    /// Segments, init segments and posters never change under their URL, so they are immutable
+    /// as soon as they exist, even while the video is processing. A media playlist still growing
+    /// (an `EVENT` playlist without `ENDLIST`) is `no-cache`; once it ends it takes the normal
+    /// playlist TTL. Masters of a video still processing are `no-cache`; anything of a
+    /// generation that is neither published nor processing is `no-store`.
+    fn cache_control(&self, video: &OriginVideo, generation: i64, kind: Kind, bytes: &[u8]) -> String {
+        let live = video.published == Some(generation) || video.processing == Some(generation);
+        let vod = format!("public, max-age={}", self.config.playlist_max_age.as_secs());
+        match kind {
+            _ if !live => "no-store".to_owned(),
+            Kind::Playlist if is_growing(bytes) => "no-cache".to_owned(),
+            Kind::Playlist if video.published == Some(generation) || is_media_playlist(bytes) => vod,
+            Kind::Playlist => "no-cache".to_owned(),
+            _ => "public, max-age=31536000, immutable".to_owned(),
+        }
     }
 
     async fn origin_video(&self, video_id: Uuid) -> Result<Option<OriginVideo>, OriginError> {
@@ -139,7 +155,11 @@ impl Delivery {
             self.config.hot_score,
             self.config.warm_score,
         );
-        let video = OriginVideo { published: (row.status == "ready").then_some(row.generation), tier };
+        let video = OriginVideo {
+            published: (row.status == "ready").then_some(row.generation),
+            processing: (row.status == "processing").then_some(row.generation),
+            tier,
+        };
         if video.published.is_some() {
             self.states.insert(video_id, video).await;
         }
@@ -167,14 +187,14 @@ impl Delivery {
     async fn capped_master(
         &self,
         path: &str,
-        file: &str,
+        master: &str,
         cap: u32,
         ready: bool,
     ) -> Result<Arc<CachedObject>, OriginError> {
         if let Some(hit) = self.hot.get(path).await {
             return Ok(hit);
         }
-        let full_key = format!("{}master.m3u8", path.strip_suffix(file).unwrap_or_default());
+        let full_key = keys::sibling(path, master);
         let full = self.object(&full_key, ready).await?;
         let text = std::str::from_utf8(&full.bytes).map_err(|_| OriginError::NotFound)?;
         let capped = Bytes::from(cap_master(text, cap).ok_or(OriginError::NotFound)?);
@@ -184,6 +204,15 @@ impl Delivery {
         }
         Ok(object)
     }
+}
+
+fn is_media_playlist(bytes: &[u8]) -> bool {
+    bytes.windows(21).any(|w| w == b"#EXT-X-TARGETDURATION")
+}
+
+/// A media playlist that may still gain segments.
+fn is_growing(bytes: &[u8]) -> bool {
+    is_media_playlist(bytes) && !bytes.windows(14).any(|w| w == b"#EXT-X-ENDLIST")
 }
 
 fn respond(
@@ -247,6 +276,9 @@ mod tests {
         assert!(parse_path(&format!("packaged/{id}/hls/720p/seg-00001.m4s")).is_some_and(|t| t.generation == 1));
         assert!(parse_path(&format!("packaged/{id}/hls/g2/720p/init.mp4")).is_some_and(|t| t.generation == 2));
         assert!(parse_path(&format!("packaged/{id}/hls/g3/master.m3u8")).is_some_and(|t| t.generation == 3));
+        let restarted = format!("packaged/{id}/hls/g2/e3/360p/seg-00001.m4s");
+        assert!(parse_path(&restarted).is_some_and(|t| t.generation == 2 && t.file == "seg-00001.m4s"));
+        assert!(parse_path(&format!("packaged/{id}/hls/e2/360p/index.m3u8")).is_some_and(|t| t.generation == 1));
         for bad in [
             format!("packaged/{id}/hls/../../raw/x/source.mp4"),
             format!("packaged/{id}/hls/%2e%2e/master.m3u8"),
@@ -258,6 +290,14 @@ mod tests {
         ] {
             assert!(parse_path(&bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn only_media_playlists_without_endlist_are_growing() {
+        let growing = b"#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-PLAYLIST-TYPE:EVENT\n#EXTINF:4.0,\nseg-00001.m4s\n";
+        assert!(is_growing(growing));
+        assert!(!is_growing(&[growing.as_slice(), b"#EXT-X-ENDLIST\n"].concat()));
+        assert!(!is_growing(b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n360p/index.m3u8\n"));
     }
 
     #[test]

@@ -28,8 +28,9 @@ use std::path::PathBuf;
 
 pub use error::MediaError;
 pub use ladder::{LadderConfig, Rung, RungSpec, plan_ladder};
-pub use output::{AudioOutput, LadderOutput, RenditionOutput, SegmentStat};
-pub use playlist::{master_playlist, master_playlist_for};
+pub use mp4::{aac_codecs, avc_codecs, segment_seconds};
+pub use output::{AudioOutput, LadderOutput, RenditionOutput, SegmentStat, measure};
+pub use playlist::{event_playlist, master_playlist, master_playlist_for};
 pub use poster::poster;
 pub use probe::{Container, MediaLimits, ProbedMedia, SourceColor, probe};
 pub use transcode::transcode;

@@ -10,7 +10,7 @@ const VISUAL_ENTRY_FIELDS: usize = 78;
 const AUDIO_ENTRY_FIELDS: usize = 28;
 
 /// `avc1.PPCCLL` from an init segment whose sample entry is `avc1` (not `avc3`).
-pub(crate) fn avc_codecs(init: &[u8]) -> Result<String, String> {
+pub fn avc_codecs(init: &[u8]) -> Result<String, String> {
     let (kind, entry) = first_sample_entry(init).ok_or("no sample entry in init segment")?;
     if &kind != b"avc1" {
         return Err(format!("video sample entry is {}, not avc1", String::from_utf8_lossy(&kind)));
@@ -24,7 +24,7 @@ pub(crate) fn avc_codecs(init: &[u8]) -> Result<String, String> {
 }
 
 /// `mp4a.OO.A` from an init segment whose sample entry is `mp4a`.
-pub(crate) fn aac_codecs(init: &[u8]) -> Result<String, String> {
+pub fn aac_codecs(init: &[u8]) -> Result<String, String> {
     let (kind, entry) = first_sample_entry(init).ok_or("no sample entry in init segment")?;
     if &kind != b"mp4a" {
         return Err(format!("audio sample entry is {}, not mp4a", String::from_utf8_lossy(&kind)));
@@ -33,6 +33,71 @@ pub(crate) fn aac_codecs(init: &[u8]) -> Result<String, String> {
     let esds = child(children, b"esds").ok_or("mp4a entry has no esds")?;
     let (object_type, audio_object_type) = esds_types(esds.get(4..).unwrap_or_default()).ok_or("malformed esds")?;
     Ok(format!("mp4a.{object_type:02x}.{audio_object_type}"))
+}
+
+/// Duration in seconds of an fMP4 media segment: the sample durations of every `moof/traf/trun`
+/// (or the `tfhd`/`trex` defaults), over the track's `mdhd` timescale from `init`.
+pub fn segment_seconds(init: &[u8], segment: &[u8]) -> Result<f64, String> {
+    let moov = child(init, b"moov").ok_or("init segment has no moov")?;
+    let timescale = track_timescale(moov).ok_or("init segment has no mdhd timescale")?;
+    let trex_default = child(moov, b"mvex").and_then(|mvex| child(mvex, b"trex")).and_then(|t| be32(t, 12));
+    let mut units: u64 = 0;
+    for (_, moof) in Boxes::new(segment).filter(|(kind, _)| kind == b"moof") {
+        for (_, traf) in Boxes::new(moof).filter(|(kind, _)| kind == b"traf") {
+            let default = child(traf, b"tfhd").and_then(tfhd_default_duration).or(trex_default);
+            for (_, trun) in Boxes::new(traf).filter(|(kind, _)| kind == b"trun") {
+                units += trun_duration(trun, default).ok_or("malformed trun")?;
+            }
+        }
+    }
+    if units == 0 {
+        return Err("segment has no samples".into());
+    }
+    Ok(units as f64 / f64::from(timescale))
+}
+
+fn track_timescale(moov: &[u8]) -> Option<u32> {
+    let mdhd = child(child(child(moov, b"trak")?, b"mdia")?, b"mdhd")?;
+    // Version 1 carries 64-bit creation and modification times.
+    let offset = if *mdhd.first()? == 1 { 20 } else { 12 };
+    be32(mdhd, offset).filter(|t| *t > 0)
+}
+
+/// `default_sample_duration` of a `tfhd`, when its flags say it is present.
+fn tfhd_default_duration(tfhd: &[u8]) -> Option<u32> {
+    let flags = be32(tfhd, 0)? & 0x00ff_ffff;
+    if flags & 0x08 == 0 {
+        return None;
+    }
+    let mut offset = 8;
+    if flags & 0x01 != 0 {
+        offset += 8;
+    }
+    if flags & 0x02 != 0 {
+        offset += 4;
+    }
+    be32(tfhd, offset)
+}
+
+/// Sum of a `trun`'s sample durations; `default` covers runs that carry no per-sample duration.
+fn trun_duration(trun: &[u8], default: Option<u32>) -> Option<u64> {
+    let flags = be32(trun, 0)? & 0x00ff_ffff;
+    let count = u64::from(be32(trun, 4)?);
+    if flags & 0x100 == 0 {
+        return Some(count * u64::from(default?));
+    }
+    let mut offset = 8 + if flags & 0x01 != 0 { 4 } else { 0 } + if flags & 0x04 != 0 { 4 } else { 0 };
+    let stride = 4 * [0x100, 0x200, 0x400, 0x800].iter().filter(|bit| flags & **bit != 0).count();
+    let mut total = 0;
+    for _ in 0..count {
+        total += u64::from(be32(trun, offset)?);
+        offset += stride;
+    }
+    Some(total)
+}
+
+fn be32(data: &[u8], offset: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(data.get(offset..offset + 4)?.try_into().ok()?))
 }
 
 fn first_sample_entry(init: &[u8]) -> Option<([u8; 4], &[u8])> {
@@ -187,6 +252,36 @@ mod tests {
         payload.extend(mp4_box(b"esds", &esds));
         let init = init_with_entry(mp4_box(b"mp4a", &payload));
         assert_eq!(aac_codecs(&init).as_deref(), Ok("mp4a.40.2"));
+    }
+
+    #[test]
+    fn segment_duration_sums_trun_samples_over_the_timescale() {
+        let mut mdhd = vec![0u8; 12];
+        mdhd.extend_from_slice(&15360u32.to_be_bytes());
+        mdhd.extend_from_slice(&[0; 8]);
+        let init = mp4_box(b"moov", &mp4_box(b"trak", &mp4_box(b"mdia", &mp4_box(b"mdhd", &mdhd))));
+        // trun with data offset and per-sample duration + size: 30 samples of 512 units.
+        let mut trun = 0x0000_0301u32.to_be_bytes().to_vec();
+        trun.extend_from_slice(&30u32.to_be_bytes());
+        trun.extend_from_slice(&0u32.to_be_bytes());
+        for _ in 0..30 {
+            trun.extend_from_slice(&512u32.to_be_bytes());
+            trun.extend_from_slice(&100u32.to_be_bytes());
+        }
+        let segment = mp4_box(b"moof", &mp4_box(b"traf", &mp4_box(b"trun", &trun)));
+        assert_eq!(segment_seconds(&init, &segment), Ok(1.0));
+        // The same run with the duration as a tfhd default instead.
+        let mut tfhd = 0x0000_0008u32.to_be_bytes().to_vec();
+        tfhd.extend_from_slice(&1u32.to_be_bytes());
+        tfhd.extend_from_slice(&1024u32.to_be_bytes());
+        let mut trun = 0x0000_0001u32.to_be_bytes().to_vec();
+        trun.extend_from_slice(&30u32.to_be_bytes());
+        trun.extend_from_slice(&0u32.to_be_bytes());
+        let traf = [mp4_box(b"tfhd", &tfhd), mp4_box(b"trun", &trun)].concat();
+        let segment = mp4_box(b"moof", &mp4_box(b"traf", &traf));
+        assert_eq!(segment_seconds(&init, &segment), Ok(2.0));
+        assert!(segment_seconds(&init, b"").is_err());
+        assert!(segment_seconds(b"", &segment).is_err());
     }
 
     #[test]

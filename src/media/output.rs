@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 /// One media segment as listed in its playlist, with its size on disk.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SegmentStat {
     /// File name relative to the rendition directory, e.g. "seg-00001.m4s".
     pub uri: String,
@@ -20,7 +20,7 @@ impl SegmentStat {
 }
 
 /// A packaged video rendition: `{dir}/index.m3u8`, `{dir}/init.mp4`, `{dir}/seg-NNNNN.m4s`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RenditionOutput {
     /// Rendition name and directory name under the output root, e.g. "720p".
     pub name: String,
@@ -50,7 +50,7 @@ impl RenditionOutput {
 }
 
 /// The packaged audio rendition (encoded once, shared by every video rendition).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AudioOutput {
     /// Directory name under the output root ("audio").
     pub name: String,
@@ -69,7 +69,7 @@ pub struct AudioOutput {
 }
 
 /// Everything `transcode` produced under its output directory.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LadderOutput {
     /// Video renditions, lowest first.
     pub renditions: Vec<RenditionOutput>,
@@ -80,7 +80,7 @@ pub struct LadderOutput {
 }
 
 /// (peak, average) bit/s over `segments`.
-pub(crate) fn measure(segments: &[SegmentStat]) -> (u64, u64) {
+pub fn measure(segments: &[SegmentStat]) -> (u64, u64) {
     let peak = segments.iter().map(SegmentStat::bits_per_second).fold(0.0, f64::max);
     let bytes: u64 = segments.iter().map(|s| s.bytes).sum();
     let seconds: f64 = segments.iter().map(|s| s.duration).sum();

@@ -33,15 +33,28 @@ pub(crate) fn parse_media_playlist(text: &str) -> Result<Vec<(f64, String)>, Str
 
 /// A finished VOD media playlist for fMP4 segments with `init.mp4` as the map.
 pub(crate) fn render_media_playlist(segments: &[SegmentStat], target_duration: u32) -> String {
+    render_playlist("VOD", segments, target_duration, true)
+}
+
+/// An `EVENT` media playlist (RFC 8216 §4.3.3.5) for fMP4 segments with `init.mp4` as the map:
+/// published while the rendition is still encoding and only ever appended to, with
+/// `#EXT-X-ENDLIST` once `ended`.
+pub fn event_playlist(segments: &[SegmentStat], target_duration: u32, ended: bool) -> String {
+    render_playlist("EVENT", segments, target_duration, ended)
+}
+
+fn render_playlist(kind: &str, segments: &[SegmentStat], target_duration: u32, ended: bool) -> String {
     let mut text = String::new();
     text.push_str("#EXTM3U\n#EXT-X-VERSION:7\n");
     let _ = writeln!(text, "#EXT-X-TARGETDURATION:{target_duration}");
-    text.push_str("#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n");
+    let _ = writeln!(text, "#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:{kind}");
     text.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"init.mp4\"\n");
     for segment in segments {
         let _ = writeln!(text, "#EXTINF:{:.6},\n{}", segment.duration, segment.uri);
     }
-    text.push_str("#EXT-X-ENDLIST\n");
+    if ended {
+        text.push_str("#EXT-X-ENDLIST\n");
+    }
     text
 }
 
@@ -200,6 +213,17 @@ mod tests {
         assert!(text.ends_with("#EXT-X-ENDLIST\n"));
         let parsed = parse_media_playlist(&text);
         assert_eq!(parsed, Ok(vec![(4.0, "seg-00001.m4s".to_string()), (4.0, "seg-00002.m4s".to_string())]));
+    }
+
+    #[test]
+    fn event_playlists_grow_then_end() {
+        let segs = segments(&[10, 20]);
+        let growing = event_playlist(&segs[..1], 4, false);
+        assert!(growing.contains("#EXT-X-PLAYLIST-TYPE:EVENT\n"));
+        assert!(!growing.contains("#EXT-X-ENDLIST"));
+        let ended = event_playlist(&segs, 4, true);
+        assert!(ended.starts_with(&growing), "an EVENT playlist is only appended to");
+        assert!(ended.ends_with("seg-00002.m4s\n#EXT-X-ENDLIST\n"));
     }
 
     #[test]

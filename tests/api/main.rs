@@ -11,5 +11,6 @@ mod media;
 mod memory;
 mod origin;
 mod pipeline;
+mod playable;
 mod playback;
 mod uploads;
