@@ -52,4 +52,18 @@ mod tests {
         assert_eq!(cap_master(MASTER, 720).as_deref(), Some(MASTER));
         assert_eq!(cap_master(MASTER, 100), None);
     }
+
+    #[test]
+    fn caps_keep_the_cellular_floor_first() {
+        let floor = "#EXT-X-STREAM-INF:BANDWIDTH=180000,AVERAGE-BANDWIDTH=150000,CODECS=\"avc1.64000d,mp4a.40.2\",RESOLUTION=234x416,FRAME-RATE=30.000\n234p/index.m3u8\n";
+        let (header, variants) = MASTER.split_at(MASTER.find("#EXT-X-STREAM-INF").unwrap_or(0));
+        let with_floor = format!("{header}{floor}{variants}");
+        for cap in [360, 540] {
+            let capped = cap_master(&with_floor, cap).unwrap_or_default();
+            let first = capped.lines().find(|l| l.starts_with("#EXT-X-STREAM-INF:")).unwrap_or_default();
+            assert!(first.contains("RESOLUTION=234x416"), "cap {cap}: {capped}");
+            assert!(!capped.contains("720x1280"));
+        }
+        assert!(cap_master(&with_floor, 300).is_some_and(|m| m.contains("234p/index.m3u8") && !m.contains("360p")));
+    }
 }

@@ -139,6 +139,17 @@ mod tests {
     }
 
     #[test]
+    fn ceilings_and_caps_apply_above_the_cellular_floor() {
+        let mut all = ladder();
+        all.insert(0, rung(234, 180));
+        let names = |rungs: &[&RenditionRow]| rungs.iter().map(|r| r.profile.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&allowed(&all, 540, None)), ["234p", "360p", "540p"]);
+        assert_eq!(master_file("master.m3u8", &allowed(&all, 540, None), &all), "master~540p.m3u8");
+        assert_eq!(names(&allowed(&all, 720, Some(1000))), ["234p", "360p"]);
+        assert_eq!(names(&allowed(&all, 720, Some(100))), ["234p"], "the floor is the last to go");
+    }
+
+    #[test]
     fn tiers_follow_hints_then_scores() {
         assert_eq!(cache_tier(Some("cold"), 0.9, 0.6, 0.3), CacheTier::Cold);
         assert_eq!(cache_tier(None, 0.7, 0.6, 0.3), CacheTier::Hot);

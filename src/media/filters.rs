@@ -140,9 +140,9 @@ mod tests {
         let probed = source(false);
         let graph = ladder_graph(&probed, &plan_ladder(&probed, &LadderConfig::default()));
         assert!(graph.starts_with("[0:1]fps=30/1,zscale=w=720:h=1280:f=lanczos:min=709"));
-        assert!(graph.contains(",split=3[v2][c0][c1];"));
-        assert!(graph.contains(";[c0]zscale=w=360:h=640:f=lanczos:cin=center:c=center"));
-        assert!(graph.ends_with("[v1]"));
+        assert!(graph.contains(",split=4[v3][c0][c1][c2];"));
+        assert!(graph.contains(";[c0]zscale=w=234:h=416:f=lanczos:cin=center:c=center"));
+        assert!(graph.ends_with("[v2]"));
     }
 
     #[test]

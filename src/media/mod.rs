@@ -27,13 +27,18 @@ mod testutil;
 use std::path::PathBuf;
 
 pub use error::MediaError;
-pub use ladder::{LadderConfig, Rung, RungSpec, plan_ladder};
-pub use mp4::{aac_codecs, avc_codecs, segment_seconds};
+pub use ladder::{
+    AudioPackaging, AudioTrack, LadderConfig, LadderPlan, Phase, Rung, RungSpec, SegmentGrid, audio_tracks,
+    plan_ladder, plan_phases,
+};
+pub use mp4::segment_seconds;
 pub use output::{AudioOutput, LadderOutput, RenditionOutput, SegmentStat, measure};
-pub use playlist::{event_playlist, master_playlist, master_playlist_for};
+pub use playlist::{
+    AudioRendition, Variant, event_playlist, master_playlist, master_playlist_for, master_playlist_of, render_master,
+};
 pub use poster::poster;
 pub use probe::{Container, MediaLimits, ProbedMedia, SourceColor, probe};
-pub use transcode::transcode;
+pub use transcode::{init_codecs, transcode};
 
 /// Where the ffmpeg and ffprobe binaries are (the `[media]` configuration section).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -1,19 +1,87 @@
-//! Just enough ISO-BMFF reading to take RFC 6381 codec strings from an init segment.
+//! Just enough ISO-BMFF to take RFC 6381 codec strings from an init segment and to join media
+//! fragments into one segment.
 //!
-//! Path read: `moov/trak/mdia/minf/stbl/stsd`, whose first sample entry is `avc1` (then its
-//! `avcC` gives profile, compatibility flags and level) or `mp4a` (then its `esds` gives the
-//! object type and the AAC audio object type).
+//! Path read: `moov/trak/mdia/minf/stbl/stsd` of every track, whose first sample entry is `avc1`
+//! (then its `avcC` gives profile, compatibility flags and level) or `mp4a` (then its `esds`
+//! gives the object type and the AAC audio object type).
 
 /// Size of a VisualSampleEntry's fixed fields before its child boxes.
 const VISUAL_ENTRY_FIELDS: usize = 78;
 /// Size of an AudioSampleEntry's fixed fields before its child boxes.
 const AUDIO_ENTRY_FIELDS: usize = 28;
 
+/// The codecs of every track of an init segment, in track order, comma-separated:
+/// `avc1.64001f` or `avc1.64001f,mp4a.40.2`. Only `avc1` video and `mp4a` audio are accepted.
+pub(crate) fn init_codecs(init: &[u8]) -> Result<String, String> {
+    let moov = child(init, b"moov").ok_or("init segment has no moov")?;
+    let mut codecs = Vec::new();
+    for (_, trak) in Boxes::new(moov).filter(|(kind, _)| kind == b"trak") {
+        let (kind, entry) = track_sample_entry(trak).ok_or("a track has no sample entry")?;
+        codecs.push(match &kind {
+            b"mp4a" => aac_entry_codecs(entry)?,
+            _ => avc_entry_codecs(&kind, entry)?,
+        });
+    }
+    if codecs.is_empty() {
+        return Err("no sample entry in init segment".into());
+    }
+    Ok(codecs.join(","))
+}
+
+/// `init` + `pieces` joined: consecutive media segments of one track (each `styp`? `sidx`?
+/// (`moof` `mdat`)+) as one segment: the first `styp`, no `sidx` (it would index only part of
+/// the segment), every fragment in order.
+pub(crate) fn join_fragments(pieces: &[Vec<u8>]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(pieces.iter().map(Vec::len).sum());
+    for (index, piece) in pieces.iter().enumerate() {
+        let mut rest = piece.as_slice();
+        let mut fragments = 0;
+        while !rest.is_empty() {
+            let (kind, size) = box_header(rest).ok_or("malformed box in a media segment")?;
+            let (whole, tail) = rest.split_at(size);
+            let keep = match &kind {
+                b"styp" => index == 0,
+                b"sidx" => false,
+                b"moof" => {
+                    fragments += 1;
+                    true
+                }
+                _ => true,
+            };
+            if keep {
+                out.extend_from_slice(whole);
+            }
+            rest = tail;
+        }
+        if fragments == 0 {
+            return Err("a media segment has no moof".into());
+        }
+    }
+    Ok(out)
+}
+
+/// (type, total size) of the box at the start of `data`, checked against its length.
+fn box_header(data: &[u8]) -> Option<([u8; 4], usize)> {
+    let size32 = u32::from_be_bytes(data.get(0..4)?.try_into().ok()?);
+    let kind: [u8; 4] = data.get(4..8)?.try_into().ok()?;
+    let size = match size32 {
+        0 => data.len(),
+        1 => usize::try_from(u64::from_be_bytes(data.get(8..16)?.try_into().ok()?)).ok()?,
+        n => usize::try_from(n).ok()?,
+    };
+    (size >= 8 && size <= data.len()).then_some((kind, size))
+}
+
 /// `avc1.PPCCLL` from an init segment whose sample entry is `avc1` (not `avc3`).
-pub fn avc_codecs(init: &[u8]) -> Result<String, String> {
+#[cfg(test)]
+fn avc_codecs(init: &[u8]) -> Result<String, String> {
     let (kind, entry) = first_sample_entry(init).ok_or("no sample entry in init segment")?;
-    if &kind != b"avc1" {
-        return Err(format!("video sample entry is {}, not avc1", String::from_utf8_lossy(&kind)));
+    avc_entry_codecs(&kind, entry)
+}
+
+fn avc_entry_codecs(kind: &[u8; 4], entry: &[u8]) -> Result<String, String> {
+    if kind != b"avc1" {
+        return Err(format!("video sample entry is {}, not avc1", String::from_utf8_lossy(kind.as_slice())));
     }
     let children = entry.get(VISUAL_ENTRY_FIELDS..).ok_or("truncated avc1 entry")?;
     let avcc = child(children, b"avcC").ok_or("avc1 entry has no avcC")?;
@@ -24,27 +92,45 @@ pub fn avc_codecs(init: &[u8]) -> Result<String, String> {
 }
 
 /// `mp4a.OO.A` from an init segment whose sample entry is `mp4a`.
-pub fn aac_codecs(init: &[u8]) -> Result<String, String> {
+#[cfg(test)]
+fn aac_codecs(init: &[u8]) -> Result<String, String> {
     let (kind, entry) = first_sample_entry(init).ok_or("no sample entry in init segment")?;
     if &kind != b"mp4a" {
         return Err(format!("audio sample entry is {}, not mp4a", String::from_utf8_lossy(&kind)));
     }
+    aac_entry_codecs(entry)
+}
+
+fn aac_entry_codecs(entry: &[u8]) -> Result<String, String> {
     let children = entry.get(AUDIO_ENTRY_FIELDS..).ok_or("truncated mp4a entry")?;
     let esds = child(children, b"esds").ok_or("mp4a entry has no esds")?;
     let (object_type, audio_object_type) = esds_types(esds.get(4..).unwrap_or_default()).ok_or("malformed esds")?;
     Ok(format!("mp4a.{object_type:02x}.{audio_object_type}"))
 }
 
-/// Duration in seconds of an fMP4 media segment: the sample durations of every `moof/traf/trun`
-/// (or the `tfhd`/`trex` defaults), over the track's `mdhd` timescale from `init`.
+/// Duration in seconds of an fMP4 media segment: the sample durations of the first track's
+/// `moof/traf/trun` runs (or the `tfhd`/`trex` defaults) over its `mdhd` timescale from `init`.
+/// Other tracks (audio muxed beside the video) cover the same span and are not counted.
 pub fn segment_seconds(init: &[u8], segment: &[u8]) -> Result<f64, String> {
     let moov = child(init, b"moov").ok_or("init segment has no moov")?;
+    let trak = child(moov, b"trak").ok_or("init segment has no track")?;
+    let track_id = child(trak, b"tkhd").and_then(|tkhd| be32(tkhd, if tkhd.first() == Some(&1) { 20 } else { 12 }));
     let timescale = track_timescale(moov).ok_or("init segment has no mdhd timescale")?;
-    let trex_default = child(moov, b"mvex").and_then(|mvex| child(mvex, b"trex")).and_then(|t| be32(t, 12));
+    let trex = child(moov, b"mvex").and_then(|mvex| {
+        Boxes::new(mvex)
+            .filter(|(kind, _)| kind == b"trex")
+            .map(|(_, t)| t)
+            .find(|t| track_id.is_none_or(|id| be32(t, 4) == Some(id)))
+    });
+    let trex_default = trex.and_then(|t| be32(t, 12));
     let mut units: u64 = 0;
     for (_, moof) in Boxes::new(segment).filter(|(kind, _)| kind == b"moof") {
         for (_, traf) in Boxes::new(moof).filter(|(kind, _)| kind == b"traf") {
-            let default = child(traf, b"tfhd").and_then(tfhd_default_duration).or(trex_default);
+            let tfhd = child(traf, b"tfhd");
+            if track_id.is_some() && tfhd.and_then(|t| be32(t, 4)) != track_id {
+                continue;
+            }
+            let default = tfhd.and_then(tfhd_default_duration).or(trex_default);
             for (_, trun) in Boxes::new(traf).filter(|(kind, _)| kind == b"trun") {
                 units += trun_duration(trun, default).ok_or("malformed trun")?;
             }
@@ -100,9 +186,14 @@ fn be32(data: &[u8], offset: usize) -> Option<u32> {
     Some(u32::from_be_bytes(data.get(offset..offset + 4)?.try_into().ok()?))
 }
 
+#[cfg(test)]
 fn first_sample_entry(init: &[u8]) -> Option<([u8; 4], &[u8])> {
-    let mut data = init;
-    for kind in [b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stsd"] {
+    track_sample_entry(child(child(init, b"moov")?, b"trak")?)
+}
+
+fn track_sample_entry(trak: &[u8]) -> Option<([u8; 4], &[u8])> {
+    let mut data = trak;
+    for kind in [b"mdia", b"minf", b"stbl", b"stsd"] {
         data = child(data, kind)?;
     }
     // stsd: version/flags (4) and entry count (4), then the entries as boxes.
@@ -226,35 +317,6 @@ mod tests {
     }
 
     #[test]
-    fn reads_profile_and_level_from_avcc() {
-        let init = init_with_entry(visual_entry(b"avc1"));
-        assert_eq!(avc_codecs(&init).as_deref(), Ok("avc1.64001f"));
-    }
-
-    #[test]
-    fn refuses_avc3() {
-        let init = init_with_entry(visual_entry(b"avc3"));
-        assert!(avc_codecs(&init).is_err());
-    }
-
-    #[test]
-    fn reads_aac_lc_from_esds() {
-        // ES_Descriptor > DecoderConfigDescriptor(0x40) > DecoderSpecificInfo(AOT 2, 48 kHz, 2 ch).
-        let specific = [0x05, 0x02, 0x11, 0x90];
-        let mut config = vec![0x04, 13 + specific.len() as u8, 0x40, 0x15];
-        config.extend_from_slice(&[0; 11]);
-        config.extend_from_slice(&specific);
-        let mut es = vec![0x03, 3 + config.len() as u8, 0, 1, 0];
-        es.extend(config);
-        let mut esds = vec![0u8; 4];
-        esds.extend(es);
-        let mut payload = vec![0u8; AUDIO_ENTRY_FIELDS];
-        payload.extend(mp4_box(b"esds", &esds));
-        let init = init_with_entry(mp4_box(b"mp4a", &payload));
-        assert_eq!(aac_codecs(&init).as_deref(), Ok("mp4a.40.2"));
-    }
-
-    #[test]
     fn segment_duration_sums_trun_samples_over_the_timescale() {
         let mut mdhd = vec![0u8; 12];
         mdhd.extend_from_slice(&15360u32.to_be_bytes());
@@ -282,6 +344,35 @@ mod tests {
         assert_eq!(segment_seconds(&init, &segment), Ok(2.0));
         assert!(segment_seconds(&init, b"").is_err());
         assert!(segment_seconds(b"", &segment).is_err());
+    }
+
+    #[test]
+    fn reads_profile_and_level_from_avcc() {
+        let init = init_with_entry(visual_entry(b"avc1"));
+        assert_eq!(avc_codecs(&init).as_deref(), Ok("avc1.64001f"));
+    }
+
+    #[test]
+    fn refuses_avc3() {
+        let init = init_with_entry(visual_entry(b"avc3"));
+        assert!(avc_codecs(&init).is_err());
+    }
+
+    #[test]
+    fn reads_aac_lc_from_esds() {
+        // ES_Descriptor > DecoderConfigDescriptor(0x40) > DecoderSpecificInfo(AOT 2, 48 kHz, 2 ch).
+        let specific = [0x05, 0x02, 0x11, 0x90];
+        let mut config = vec![0x04, 13 + specific.len() as u8, 0x40, 0x15];
+        config.extend_from_slice(&[0; 11]);
+        config.extend_from_slice(&specific);
+        let mut es = vec![0x03, 3 + config.len() as u8, 0, 1, 0];
+        es.extend(config);
+        let mut esds = vec![0u8; 4];
+        esds.extend(es);
+        let mut payload = vec![0u8; AUDIO_ENTRY_FIELDS];
+        payload.extend(mp4_box(b"esds", &esds));
+        let init = init_with_entry(mp4_box(b"mp4a", &payload));
+        assert_eq!(aac_codecs(&init).as_deref(), Ok("mp4a.40.2"));
     }
 
     #[test]

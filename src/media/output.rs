@@ -32,13 +32,17 @@ pub struct RenditionOutput {
     pub height: u32,
     /// Constant frame rate (numerator, denominator).
     pub frame_rate: (u32, u32),
-    /// RFC 6381 codec string read from the init segment, e.g. "avc1.64001f".
+    /// RFC 6381 codec strings read from the init segment, e.g. "avc1.64001f" or, with audio
+    /// muxed in, "avc1.64001f,mp4a.40.2".
     pub codecs: String,
+    /// The separate audio rendition (group id) this rendition plays with; `None` when its audio
+    /// is muxed in or the source has none.
+    pub audio_group: Option<String>,
     /// The segments, in playback order.
     pub segments: Vec<SegmentStat>,
-    /// Highest per-segment video bitrate (bit/s), measured.
+    /// Highest per-segment bitrate (bit/s) of the files, measured (audio included when muxed).
     pub peak_bps: u64,
-    /// Average video bitrate over all segments (bit/s), measured.
+    /// Average bitrate over all segments (bit/s), measured (audio included when muxed).
     pub average_bps: u64,
 }
 
@@ -52,7 +56,7 @@ impl RenditionOutput {
 /// The packaged audio rendition (encoded once, shared by every video rendition).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AudioOutput {
-    /// Directory name under the output root ("audio").
+    /// Directory name under the output root and group id ("audio", "audio-32k").
     pub name: String,
     /// Absolute directory of the rendition.
     pub dir: PathBuf,
@@ -73,10 +77,33 @@ pub struct AudioOutput {
 pub struct LadderOutput {
     /// Video renditions, lowest first.
     pub renditions: Vec<RenditionOutput>,
-    /// The audio rendition, when the source has audio.
-    pub audio: Option<AudioOutput>,
+    /// Separate audio renditions, lowest bitrate first (empty when audio is muxed or absent).
+    pub audio: Vec<AudioOutput>,
     /// EXT-X-TARGETDURATION shared by every media playlist.
     pub target_duration: u32,
+}
+
+impl LadderOutput {
+    /// The separate audio rendition with group id `name`.
+    pub fn audio_group(&self, name: &str) -> Option<&AudioOutput> {
+        self.audio.iter().find(|a| a.name == name)
+    }
+
+    /// This output and another phase's, as one ladder: renditions lowest first, audio renditions
+    /// once each, the larger target duration.
+    pub fn merge(mut self, other: LadderOutput) -> LadderOutput {
+        self.renditions.extend(other.renditions);
+        self.renditions.sort_by_key(|r| (r.width.min(r.height), r.peak_bps));
+        self.renditions.dedup_by(|a, b| a.name == b.name);
+        for audio in other.audio {
+            if self.audio_group(&audio.name).is_none() {
+                self.audio.push(audio);
+            }
+        }
+        self.audio.sort_by_key(|a| a.average_bps);
+        self.target_duration = self.target_duration.max(other.target_duration);
+        self
+    }
 }
 
 /// (peak, average) bit/s over `segments`.

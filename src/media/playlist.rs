@@ -1,11 +1,10 @@
-//! Media playlists (rewritten from ffmpeg's) and the multivariant playlist (written by reel).
+//! Media playlists (finished VOD ones rewritten from ffmpeg's, growing EVENT ones for progressive
+//! publishing) and multivariant playlists (written by reel, over all renditions or a subset).
 
 use std::fmt::Write as _;
 
+use super::ladder::Rung;
 use super::output::{LadderOutput, RenditionOutput, SegmentStat, combined_peak};
-
-/// GROUP-ID of the shared audio rendition.
-const AUDIO_GROUP: &str = "audio";
 
 /// (EXTINF seconds, URI) pairs of a media playlist, in order.
 pub(crate) fn parse_media_playlist(text: &str) -> Result<Vec<(f64, String)>, String> {
@@ -33,17 +32,18 @@ pub(crate) fn parse_media_playlist(text: &str) -> Result<Vec<(f64, String)>, Str
 
 /// A finished VOD media playlist for fMP4 segments with `init.mp4` as the map.
 pub(crate) fn render_media_playlist(segments: &[SegmentStat], target_duration: u32) -> String {
-    render_playlist("VOD", segments, target_duration, true)
+    render_media(segments, target_duration, "VOD", true)
 }
 
-/// An `EVENT` media playlist (RFC 8216 §4.3.3.5) for fMP4 segments with `init.mp4` as the map:
-/// published while the rendition is still encoding and only ever appended to, with
-/// `#EXT-X-ENDLIST` once `ended`.
+/// A growing `EVENT` media playlist (RFC 8216 §4.3.3.5) for a rendition being published while it
+/// is encoded: the segments so far, with `#EXT-X-ENDLIST` only once `ended`. `target_duration`
+/// must not change while it grows: use the grid's
+/// [`target_duration`](super::SegmentGrid::target_duration).
 pub fn event_playlist(segments: &[SegmentStat], target_duration: u32, ended: bool) -> String {
-    render_playlist("EVENT", segments, target_duration, ended)
+    render_media(segments, target_duration, "EVENT", ended)
 }
 
-fn render_playlist(kind: &str, segments: &[SegmentStat], target_duration: u32, ended: bool) -> String {
+fn render_media(segments: &[SegmentStat], target_duration: u32, kind: &str, ended: bool) -> String {
     let mut text = String::new();
     text.push_str("#EXTM3U\n#EXT-X-VERSION:7\n");
     let _ = writeln!(text, "#EXT-X-TARGETDURATION:{target_duration}");
@@ -64,11 +64,103 @@ pub(crate) fn target_duration<'a>(segments: impl IntoIterator<Item = &'a Segment
     (longest.round() as u32).max(1)
 }
 
-/// The multivariant playlist listing every rendition, lowest bandwidth first.
+/// One `EXT-X-STREAM-INF` entry of a multivariant playlist.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variant {
+    /// Media playlist URI relative to the master: "360p/index.m3u8".
+    pub uri: String,
+    /// Peak bit/s, audio included.
+    pub bandwidth: u64,
+    /// Average bit/s, audio included.
+    pub average_bandwidth: u64,
+    /// RFC 6381 codecs of everything the variant plays, e.g. "avc1.64001e,mp4a.40.2".
+    pub codecs: String,
+    /// Picture width.
+    pub width: u32,
+    /// Picture height.
+    pub height: u32,
+    /// Constant frame rate (numerator, denominator).
+    pub frame_rate: (u32, u32),
+    /// The separate audio rendition it plays with (`EXT-X-MEDIA` group id).
+    pub audio_group: Option<String>,
+}
+
+/// One separate audio rendition (`EXT-X-MEDIA:TYPE=AUDIO`), its own group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AudioRendition {
+    /// Group id and directory: "audio", "audio-32k".
+    pub group: String,
+    /// Channel count.
+    pub channels: u32,
+}
+
+impl Variant {
+    /// A packaged rendition with its measured numbers; the audio it plays with is added in.
+    pub fn measured(out: &LadderOutput, rendition: &RenditionOutput) -> Self {
+        let audio = rendition.audio_group.as_deref().and_then(|group| out.audio_group(group));
+        let (bandwidth, average_bandwidth, codecs) = match audio {
+            Some(audio) => (
+                combined_peak(&rendition.segments, &audio.segments),
+                rendition.average_bps + audio.average_bps,
+                format!("{},{}", rendition.codecs, audio.codecs),
+            ),
+            None => (rendition.peak_bps, rendition.average_bps, rendition.codecs.clone()),
+        };
+        Self {
+            uri: format!("{}/index.m3u8", rendition.name),
+            bandwidth,
+            average_bandwidth,
+            codecs,
+            width: rendition.width,
+            height: rendition.height,
+            frame_rate: rendition.frame_rate,
+            audio_group: audio.map(|a| a.name.clone()),
+        }
+    }
+
+    /// A rung still being encoded (a preview master): peak from its rate control (VBV maximum
+    /// plus audio), average from its target bitrates. `codecs` comes from its init segment
+    /// ([`init_codecs`](super::init_codecs)); with audio packaged separately, `audio` is the
+    /// group it plays with and the audio codec (`("audio", "mp4a.40.2")`).
+    pub fn planned(rung: &Rung, frame_rate: (u32, u32), codecs: &str, audio: Option<(&str, &str)>) -> Self {
+        let audio_bps = u64::from(rung.audio_kbps) * 1000;
+        let has_audio = audio.is_some() || codecs.contains("mp4a");
+        let audio_bps = if has_audio { audio_bps } else { 0 };
+        let codecs = match audio {
+            Some((_, audio_codecs)) => format!("{codecs},{audio_codecs}"),
+            None => codecs.to_owned(),
+        };
+        Self {
+            uri: format!("{}/index.m3u8", rung.name),
+            bandwidth: u64::from(rung.maxrate_kbps) * 1000 + audio_bps,
+            average_bandwidth: u64::from(rung.video_kbps) * 1000 + audio_bps,
+            codecs,
+            width: rung.width,
+            height: rung.height,
+            frame_rate,
+            audio_group: audio.map(|(group, _)| group.to_owned()),
+        }
+    }
+}
+
+/// The multivariant playlist listing every rendition, lowest bandwidth first (players start on
+/// the first).
 pub fn master_playlist(out: &LadderOutput) -> String {
-    let mut order: Vec<usize> = (0..out.renditions.len()).collect();
-    order.sort_by_key(|&i| out.renditions[i].peak_bps);
-    render_master(out, &order)
+    let mut variants: Vec<Variant> = out.renditions.iter().map(|r| Variant::measured(out, r)).collect();
+    variants.sort_by_key(|v| v.bandwidth);
+    render_master(&variants, &audio_renditions(out))
+}
+
+/// The multivariant playlist listing only the renditions named in `names` (e.g. the start rungs
+/// for a preview), lowest bandwidth first. `None` when a name is unknown or `names` is empty.
+pub fn master_playlist_of(out: &LadderOutput, names: &[&str]) -> Option<String> {
+    let mut variants = Vec::with_capacity(names.len());
+    for name in names {
+        let rendition = out.renditions.iter().find(|r| r.name == *name)?;
+        variants.push(Variant::measured(out, rendition));
+    }
+    variants.sort_by_key(|v| v.bandwidth);
+    (!variants.is_empty()).then(|| render_master(&variants, &audio_renditions(out)))
 }
 
 /// The multivariant playlist listing the renditions at `order` (indices into
@@ -78,45 +170,45 @@ pub fn master_playlist_for(out: &LadderOutput, order: &[usize]) -> Option<String
     if order.is_empty() || order.iter().any(|&i| i >= out.renditions.len()) {
         return None;
     }
-    Some(render_master(out, order))
+    let variants: Vec<Variant> =
+        order.iter().filter_map(|&i| out.renditions.get(i)).map(|r| Variant::measured(out, r)).collect();
+    Some(render_master(&variants, &audio_renditions(out)))
 }
 
-fn render_master(out: &LadderOutput, order: &[usize]) -> String {
+fn audio_renditions(out: &LadderOutput) -> Vec<AudioRendition> {
+    out.audio.iter().map(|a| AudioRendition { group: a.name.clone(), channels: a.channels }).collect()
+}
+
+/// A multivariant playlist of `variants`, in the order given, declaring those of `audio` that a
+/// listed variant plays with.
+pub fn render_master(variants: &[Variant], audio: &[AudioRendition]) -> String {
     let mut text = String::from("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n");
-    if let Some(audio) = &out.audio {
+    for rendition in audio.iter().filter(|a| variants.iter().any(|v| v.audio_group.as_deref() == Some(&a.group))) {
         let _ = writeln!(
             text,
-            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"{AUDIO_GROUP}\",NAME=\"Main\",DEFAULT=YES,\
-             AUTOSELECT=YES,CHANNELS=\"{}\",URI=\"{}/index.m3u8\"",
-            audio.channels, audio.name
+            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"{group}\",NAME=\"Main\",DEFAULT=YES,\
+             AUTOSELECT=YES,CHANNELS=\"{}\",URI=\"{group}/index.m3u8\"",
+            rendition.channels,
+            group = rendition.group
         );
     }
-    for rendition in order.iter().filter_map(|&i| out.renditions.get(i)) {
-        text.push_str(&stream_inf(out, rendition));
+    for variant in variants {
+        text.push_str(&stream_inf(variant));
     }
     text
 }
 
-fn stream_inf(out: &LadderOutput, rendition: &RenditionOutput) -> String {
-    let (bandwidth, average, codecs) = match &out.audio {
-        Some(audio) => (
-            combined_peak(&rendition.segments, &audio.segments),
-            rendition.average_bps + audio.average_bps,
-            format!("{},{}", rendition.codecs, audio.codecs),
-        ),
-        None => (rendition.peak_bps, rendition.average_bps, rendition.codecs.clone()),
-    };
-    let (num, den) = rendition.frame_rate;
+fn stream_inf(variant: &Variant) -> String {
+    let (num, den) = variant.frame_rate;
     let fps = f64::from(num) / f64::from(den.max(1));
     let mut line = format!(
-        "#EXT-X-STREAM-INF:BANDWIDTH={bandwidth},AVERAGE-BANDWIDTH={average},\
-         CODECS=\"{codecs}\",RESOLUTION={}x{},FRAME-RATE={fps:.3}",
-        rendition.width, rendition.height
+        "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},CODECS=\"{}\",RESOLUTION={}x{},FRAME-RATE={fps:.3}",
+        variant.bandwidth, variant.average_bandwidth, variant.codecs, variant.width, variant.height
     );
-    if out.audio.is_some() {
-        let _ = write!(line, ",AUDIO=\"{AUDIO_GROUP}\"");
+    if let Some(group) = &variant.audio_group {
+        let _ = write!(line, ",AUDIO=\"{group}\"");
     }
-    let _ = write!(line, "\n{}/index.m3u8\n", rendition.name);
+    let _ = write!(line, "\n{}\n", variant.uri);
     line
 }
 
@@ -135,7 +227,7 @@ mod tests {
             .collect()
     }
 
-    fn rendition(name: &str, width: u32, height: u32, bytes: &[u64]) -> RenditionOutput {
+    fn rendition(name: &str, width: u32, height: u32, bytes: &[u64], audio: bool) -> RenditionOutput {
         let segments = segments(bytes);
         let (peak_bps, average_bps) = super::super::output::measure(&segments);
         RenditionOutput {
@@ -145,6 +237,7 @@ mod tests {
             height,
             frame_rate: (30000, 1001),
             codecs: "avc1.64001f".into(),
+            audio_group: audio.then(|| "audio".into()),
             segments,
             peak_bps,
             average_bps,
@@ -152,7 +245,7 @@ mod tests {
     }
 
     fn ladder(with_audio: bool) -> LadderOutput {
-        let audio = with_audio.then(|| AudioOutput {
+        let audio = with_audio.then_some(AudioOutput {
             name: "audio".into(),
             dir: PathBuf::from("audio"),
             codecs: "mp4a.40.2".into(),
@@ -163,10 +256,10 @@ mod tests {
         });
         LadderOutput {
             renditions: vec![
-                rendition("720p", 720, 1280, &[1_400_000, 1_000_000]),
-                rendition("360p", 360, 640, &[400_000, 300_000]),
+                rendition("720p", 720, 1280, &[1_400_000, 1_000_000], with_audio),
+                rendition("360p", 360, 640, &[400_000, 300_000], with_audio),
             ],
-            audio,
+            audio: audio.into_iter().collect(),
             target_duration: 4,
         }
     }
@@ -206,6 +299,55 @@ mod tests {
     }
 
     #[test]
+    fn master_of_a_subset_declares_only_the_audio_it_uses() {
+        let mut out = ladder(true);
+        out.audio.push(AudioOutput { name: "audio-32k".into(), ..out.audio[0].clone() });
+        out.renditions[1].audio_group = Some("audio-32k".into());
+        let preview = master_playlist_of(&out, &["360p"]).unwrap_or_default();
+        assert!(preview.contains("GROUP-ID=\"audio-32k\"") && preview.contains("AUDIO=\"audio-32k\""));
+        assert!(!preview.contains("GROUP-ID=\"audio\""), "{preview}");
+        assert!(!preview.contains("720p"));
+        let full = master_playlist(&out);
+        assert!(full.contains("GROUP-ID=\"audio\"") && full.contains("GROUP-ID=\"audio-32k\""));
+        assert_eq!(master_playlist_of(&out, &["1080p"]), None);
+        assert_eq!(master_playlist_of(&out, &[]), None);
+    }
+
+    #[test]
+    fn planned_variants_declare_the_rate_control_ceiling() {
+        let rung = Rung {
+            name: "234p".into(),
+            width: 234,
+            height: 416,
+            video_kbps: 130,
+            maxrate_kbps: 150,
+            bufsize_kbps: 150,
+            audio_kbps: 32,
+        };
+        let muxed = Variant::planned(&rung, (30, 1), "avc1.64000d,mp4a.40.2", None);
+        assert_eq!((muxed.bandwidth, muxed.average_bandwidth), (182_000, 162_000));
+        let silent = Variant::planned(&rung, (30, 1), "avc1.64000d", None);
+        assert_eq!(silent.bandwidth, 150_000);
+        let separate = Variant::planned(&rung, (30, 1), "avc1.64000d", Some(("audio-32k", "mp4a.40.2")));
+        assert_eq!(separate.codecs, "avc1.64000d,mp4a.40.2");
+        let text = render_master(&[separate], &[AudioRendition { group: "audio-32k".into(), channels: 2 }]);
+        assert!(text.contains("URI=\"audio-32k/index.m3u8\""));
+        assert!(text.ends_with("FRAME-RATE=30.000,AUDIO=\"audio-32k\"\n234p/index.m3u8\n"), "{text}");
+    }
+
+    #[test]
+    fn event_playlists_grow_and_end() {
+        let segs = segments(&[10, 20]);
+        let growing = event_playlist(&segs[..1], 4, false);
+        assert!(growing.contains("#EXT-X-PLAYLIST-TYPE:EVENT\n#EXT-X-INDEPENDENT-SEGMENTS"));
+        assert!(!growing.contains("ENDLIST"));
+        assert_eq!(parse_media_playlist(&growing).map(|p| p.len()), Ok(1));
+        let ended = event_playlist(&segs, 4, true);
+        assert!(ended.starts_with(&growing), "a growing playlist only gains lines");
+        assert!(ended.contains("#EXT-X-PLAYLIST-TYPE:EVENT\n") && ended.ends_with("seg-00002.m4s\n#EXT-X-ENDLIST\n"));
+    }
+
+    #[test]
     fn media_playlist_round_trips() {
         let segs = segments(&[10, 20]);
         let text = render_media_playlist(&segs, 4);
@@ -213,17 +355,6 @@ mod tests {
         assert!(text.ends_with("#EXT-X-ENDLIST\n"));
         let parsed = parse_media_playlist(&text);
         assert_eq!(parsed, Ok(vec![(4.0, "seg-00001.m4s".to_string()), (4.0, "seg-00002.m4s".to_string())]));
-    }
-
-    #[test]
-    fn event_playlists_grow_then_end() {
-        let segs = segments(&[10, 20]);
-        let growing = event_playlist(&segs[..1], 4, false);
-        assert!(growing.contains("#EXT-X-PLAYLIST-TYPE:EVENT\n"));
-        assert!(!growing.contains("#EXT-X-ENDLIST"));
-        let ended = event_playlist(&segs, 4, true);
-        assert!(ended.starts_with(&growing), "an EVENT playlist is only appended to");
-        assert!(ended.ends_with("seg-00002.m4s\n#EXT-X-ENDLIST\n"));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Phase 1's publisher: every start-rung and audio file is uploaded as soon as ffmpeg closes
 //! it, and after each segment its rendition's `EVENT` media playlist is rewritten (appended to)
-//! and uploaded. Once every start rung and the audio have a segment, the preview master is
-//! written and the video is marked playable.
+//! and uploaded. Once every start rung (and separate audio track) has a segment, the preview
+//! master is written and the video is marked playable.
 //!
 //! Order per segment: the segment first, then the playlist naming it, so a playlist never lists
 //! a segment that is not stored yet.
@@ -16,12 +16,9 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{Pipeline, StageError};
-use crate::media::{self, AudioOutput, LadderOutput, RenditionOutput, Rung, SegmentStat};
+use crate::media::{self, AudioRendition, AudioTrack, Rung, SegmentStat, Variant};
 use crate::model::{EventType, OutboxEvent};
 use crate::storage::keys::{self, INIT_SEGMENT, MEDIA_PLAYLIST};
-
-/// Directory of the audio rendition in ffmpeg's output.
-pub(super) const AUDIO: &str = "audio";
 
 /// One rendition as published so far.
 #[derive(Debug, Default)]
@@ -40,7 +37,10 @@ pub(super) struct StartPlan {
     /// Key prefix of this attempt's tree.
     pub(super) root: Key,
     pub(super) rungs: Vec<Rung>,
-    pub(super) has_audio: bool,
+    /// Separate audio tracks (none when audio is muxed into the rungs).
+    pub(super) audio: Vec<AudioTrack>,
+    /// The separate audio group each rung plays with, by rung name.
+    pub(super) audio_groups: BTreeMap<String, String>,
     pub(super) frame_rate: (u32, u32),
     /// `EXT-X-TARGETDURATION` of every playlist of the video.
     pub(super) target_duration: u32,
@@ -50,7 +50,7 @@ pub(super) struct StartPlan {
 
 impl StartPlan {
     fn dirs(&self) -> impl Iterator<Item = &str> {
-        self.rungs.iter().map(|r| r.name.as_str()).chain(self.has_audio.then_some(AUDIO))
+        self.rungs.iter().map(|r| r.name.as_str()).chain(self.audio.iter().map(|a| a.name.as_str()))
     }
 }
 
@@ -85,17 +85,16 @@ impl Pipeline {
             let text = media::event_playlist(&track.segments, plan.target_duration, false);
             self.storage.upload_bytes(&plan.root.child(dir.as_str()).child(MEDIA_PLAYLIST), text.into()).await?;
             if playable.is_some() && tracks.values().all(|t| !t.segments.is_empty()) {
-                self.announce_playable(&plan, &tracks).await?;
+                self.announce_playable(&plan).await?;
                 playable.take().map(|tx| tx.send(()));
             }
         }
         Ok(tracks)
     }
 
-    async fn announce_playable(&self, plan: &StartPlan, tracks: &BTreeMap<String, Track>) -> Result<(), StageError> {
+    async fn announce_playable(&self, plan: &StartPlan) -> Result<(), StageError> {
         let preview = plan.root.child(keys::PREVIEW_MASTER);
-        let ladder = start_output(plan, tracks)?;
-        self.storage.upload_bytes(&preview, media::master_playlist(&ladder).into()).await?;
+        self.storage.upload_bytes(&preview, preview_master(plan).await?.into()).await?;
         let now = Utc::now();
         let event = OutboxEvent {
             id: Uuid::now_v7(),
@@ -147,43 +146,21 @@ fn split(out: &Path, file: &Path) -> Result<(String, String), StageError> {
     }
 }
 
-/// The start rungs and audio as published so far, measured from what is stored.
-fn start_output(plan: &StartPlan, tracks: &BTreeMap<String, Track>) -> Result<LadderOutput, StageError> {
-    let codecs = |dir: &str, parse: fn(&[u8]) -> Result<String, String>| {
-        let track = tracks.get(dir).ok_or_else(|| StageError::Transient(format!("no {dir} output")))?;
-        parse(&track.init).map_err(|e| StageError::Transient(format!("{dir}/{INIT_SEGMENT}: {e}")))
-    };
-    let segments = |dir: &str| tracks.get(dir).map(|t| t.segments.clone()).unwrap_or_default();
-    let mut renditions = Vec::with_capacity(plan.rungs.len());
+/// The preview master over the start rungs: codecs from their init segments, bandwidths from
+/// their rate control (their segments are still being written).
+async fn preview_master(plan: &StartPlan) -> Result<String, StageError> {
+    let mut variants = Vec::with_capacity(plan.rungs.len());
     for rung in &plan.rungs {
-        let segments = segments(&rung.name);
-        let (peak_bps, average_bps) = media::measure(&segments);
-        renditions.push(RenditionOutput {
-            name: rung.name.clone(),
-            dir: plan.out.join(&rung.name),
-            width: rung.width,
-            height: rung.height,
-            frame_rate: plan.frame_rate,
-            codecs: codecs(&rung.name, media::avc_codecs)?,
-            segments,
-            peak_bps,
-            average_bps,
-        });
+        let audio = match plan.audio_groups.get(&rung.name) {
+            Some(group) => Some((group.as_str(), media::init_codecs(&plan.out.join(group)).await?)),
+            None => None,
+        };
+        let audio = audio.as_ref().map(|(group, codecs)| (*group, codecs.as_str()));
+        let codecs = media::init_codecs(&plan.out.join(&rung.name)).await?;
+        variants.push(Variant::planned(rung, plan.frame_rate, &codecs, audio));
     }
-    let audio = if plan.has_audio {
-        let segments = segments(AUDIO);
-        let (peak_bps, average_bps) = media::measure(&segments);
-        Some(AudioOutput {
-            name: AUDIO.to_owned(),
-            dir: plan.out.join(AUDIO),
-            codecs: codecs(AUDIO, media::aac_codecs)?,
-            channels: 2,
-            segments,
-            peak_bps,
-            average_bps,
-        })
-    } else {
-        None
-    };
-    Ok(LadderOutput { renditions, audio, target_duration: plan.target_duration })
+    variants.sort_by_key(|v| v.bandwidth);
+    let audio: Vec<AudioRendition> =
+        plan.audio.iter().map(|a| AudioRendition { group: a.name.clone(), channels: 2 }).collect();
+    Ok(media::render_master(&variants, &audio))
 }

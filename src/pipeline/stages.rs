@@ -13,19 +13,17 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::progressive::{AUDIO, StartPlan, Track};
+use super::progressive::{StartPlan, Track};
 use super::source::Prepared;
 use super::{Pipeline, StageError};
 use crate::db::{NewRendition, ProbeFacts};
-use crate::media::{self, LadderOutput, ProbedMedia, RenditionOutput, Rung};
+use crate::media::{self, AudioTrack, LadderOutput, ProbedMedia, RenditionOutput, Variant};
 use crate::model::{EventType, Job, NewJob, OutboxEvent, Stage};
 use crate::model::{Video, VideoStatus};
 use crate::storage::keys::{self, MEDIA_PLAYLIST};
 
 /// Finished files waiting for upload while ffmpeg keeps encoding.
 const UPLOAD_QUEUE: usize = 64;
-/// Rungs up to this short side are start rungs (phase 1); the rest wait for phase 2.
-const START_MAX_SHORT_SIDE: u32 = 360;
 
 /// What phase 1 published, kept on the video for phase 2 (JSON in `start_ladder`).
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -88,7 +86,16 @@ impl Pipeline {
     /// Phase 1: the start rungs and the audio, published segment by segment.
     async fn start_stage(&self, job: &Job, video: &Video) -> Result<Option<Job>, StageError> {
         let prepared = self.prepared(video, job.generation).await?;
-        let (start, rest) = split_ladder(media::plan_ladder(&prepared.probed, &self.config.ladder));
+        let cfg = &self.config.ladder;
+        let ladder_plan = media::plan_phases(&prepared.probed, cfg);
+        let phase = ladder_plan.start_phase(cfg);
+        let rest = ladder_plan.remaining;
+        let audio = if prepared.probed.has_audio { phase.audio.clone() } else { Vec::new() };
+        let audio_groups = if audio.is_empty() {
+            std::collections::BTreeMap::new()
+        } else {
+            phase.rungs.iter().map(|r| (r.name.clone(), AudioTrack::for_rung(r, cfg).name)).collect()
+        };
         if job.attempt > 1 {
             self.close_previous_attempt(video.id).await?;
         }
@@ -98,10 +105,11 @@ impl Pipeline {
             generation: job.generation,
             out: prepared.dir().join(format!("start-{}", job.attempt)),
             root: root.clone(),
-            rungs: start.clone(),
-            has_audio: prepared.probed.has_audio,
+            rungs: phase.rungs.clone(),
+            audio,
+            audio_groups,
             frame_rate: prepared.probed.frame_rate,
-            target_duration: (self.config.ladder.segment_duration().round() as u32).max(1),
+            target_duration: cfg.grid().target_duration(),
             since: video.processing_since.unwrap_or(video.created_at),
         };
         let out = plan.out.clone();
@@ -109,16 +117,8 @@ impl Pipeline {
         let (playable, first_segment) = oneshot::channel();
         let publisher = tokio::spawn(self.clone().publish_start(plan, to_publish, playable));
         let timeout = self.transcode_timeout(&prepared.probed);
-        let encode = media::transcode(
-            &self.tools,
-            &prepared.source,
-            &prepared.probed,
-            &start,
-            &self.config.ladder,
-            &out,
-            timeout,
-            finished,
-        );
+        let encode =
+            media::transcode(&self.tools, &prepared.source, &prepared.probed, &phase, cfg, &out, timeout, finished);
         let poster = self.poster_after_first_segment(video.id, job.generation, &prepared, &root, first_segment);
         let (ladder, poster) = tokio::join!(encode, poster);
         let tracks = publisher.await.map_err(|e| StageError::Transient(format!("publisher task: {e}")))?;
@@ -132,8 +132,7 @@ impl Pipeline {
             output: ladder,
             remaining: rest.iter().map(|r| r.name.clone()).collect(),
         };
-        let audio_codecs = start_ladder.output.audio.as_ref().map(|a| a.codecs.as_str());
-        let renditions = renditions(&start_ladder.output.renditions, audio_codecs, &root);
+        let renditions = renditions(&start_ladder.output, &root);
         let now = Utc::now();
         self.db.record_renditions(video.id, job.generation, &renditions, now).await?;
         let stored = serde_json::to_string(&start_ladder).map_err(|e| StageError::Transient(e.to_string()))?;
@@ -156,8 +155,8 @@ impl Pipeline {
             rendition.segments = published_segments(tracks, &rendition.name, rendition.segments.len())?;
             (rendition.peak_bps, rendition.average_bps) = media::measure(&rendition.segments);
         }
-        if let Some(audio) = &mut published.audio {
-            audio.segments = published_segments(tracks, AUDIO, audio.segments.len())?;
+        for audio in &mut published.audio {
+            audio.segments = published_segments(tracks, &audio.name, audio.segments.len())?;
             (audio.peak_bps, audio.average_bps) = media::measure(&audio.segments);
         }
         let all = published.renditions.iter().flat_map(|r| &r.segments);
@@ -255,17 +254,16 @@ impl Pipeline {
     async fn ladder_stage(&self, job: &Job, video: &Video) -> Result<(), StageError> {
         let start = self.start_of(video).await?;
         let prepared = self.prepared(video, job.generation).await?;
-        let (_, rest) = split_ladder(media::plan_ladder(&prepared.probed, &self.config.ladder));
+        let rest = media::plan_phases(&prepared.probed, &self.config.ladder).remaining_phase();
         let root = keys::ladder_root(video.id, job.generation, job.attempt);
         let out = prepared.dir().join(format!("ladder-{}", job.attempt));
-        let video_only = ProbedMedia { has_audio: false, audio_stream: None, ..prepared.probed.clone() };
         let (finished, to_upload) = mpsc::channel(UPLOAD_QUEUE);
         let uploader = tokio::spawn(upload_as_finished(self.storage.clone(), out.clone(), root.clone(), to_upload));
         let timeout = self.transcode_timeout(&prepared.probed);
         let ladder = media::transcode(
             &self.tools,
             &prepared.source,
-            &video_only,
+            &prepared.probed,
             &rest,
             &self.config.ladder,
             &out,
@@ -280,8 +278,8 @@ impl Pipeline {
         let master = merged_master(&start, &ladder, &generation_root, &root);
         let master_key = keys::ladder_master(video.id, job.generation, job.attempt);
         self.storage.upload_bytes(&master_key, media::master_playlist(&master).into()).await?;
-        let audio_codecs = start.output.audio.as_ref().map(|a| a.codecs.as_str());
-        let renditions = renditions(&ladder.renditions, audio_codecs, &root);
+        let with_audio = LadderOutput { audio: start.output.audio.clone(), ..ladder.clone() };
+        let renditions = renditions(&with_audio, &root);
         let now = Utc::now();
         let payload = json!({"video_id": video.id, "generation": job.generation, "manifest_key": master_key.as_ref()});
         let event = event(EventType::LadderCompleted, video.id, payload, now);
@@ -310,16 +308,6 @@ impl From<&Job> for NewJob {
 
 fn event(event_type: EventType, video_id: Uuid, payload: serde_json::Value, now: chrono::DateTime<Utc>) -> OutboxEvent {
     OutboxEvent { id: Uuid::now_v7(), event_type, aggregate_id: video_id.to_string(), payload, created_at: now }
-}
-
-/// The start rungs (phase 1): every rung up to 360p, or the lowest rung when the source is
-/// smaller than that; the rest for phase 2.
-fn split_ladder(rungs: Vec<Rung>) -> (Vec<Rung>, Vec<Rung>) {
-    let short = |r: &Rung| r.width.min(r.height);
-    let count = rungs.iter().filter(|r| short(r) <= START_MAX_SHORT_SIDE).count().max(1);
-    let mut start = rungs;
-    let rest = start.split_off(count.min(start.len()));
-    (start, rest)
 }
 
 /// The segments of `dir` as published, which must be the ones ffmpeg listed.
@@ -374,8 +362,11 @@ fn merged_master(start: &StartLadder, rest: &LadderOutput, generation_root: &Key
     for rendition in &mut merged.renditions {
         rendition.name = rename(&start_prefix, &rendition.name);
     }
-    if let Some(audio) = &mut merged.audio {
+    for audio in &mut merged.audio {
         audio.name = rename(&start_prefix, &audio.name);
+    }
+    for rendition in &mut merged.renditions {
+        rendition.audio_group = rendition.audio_group.as_deref().map(|group| rename(&start_prefix, group));
     }
     merged
         .renditions
@@ -402,50 +393,21 @@ async fn upload_as_finished(
     Ok(uploaded)
 }
 
-fn renditions(renditions: &[RenditionOutput], audio_codecs: Option<&str>, root: &Key) -> Vec<NewRendition> {
-    renditions
+/// Database rows for the renditions of `out`, with bandwidth and codecs as the master states them.
+fn renditions(out: &LadderOutput, root: &Key) -> Vec<NewRendition> {
+    out.renditions
         .iter()
-        .map(|r| NewRendition {
-            profile: r.name.clone(),
-            width: i64::from(r.width),
-            height: i64::from(r.height),
-            bitrate_kbps: i64::try_from(r.peak_bps / 1000).unwrap_or(i64::MAX),
-            playlist_key: root.child(r.name.as_str()).child(MEDIA_PLAYLIST).to_string(),
-            segment_count: i64::try_from(r.segments.len()).unwrap_or(i64::MAX),
-            codec: match audio_codecs {
-                Some(audio) => format!("{},{audio}", r.codecs),
-                None => r.codecs.clone(),
-            },
+        .map(|r| {
+            let variant = Variant::measured(out, r);
+            NewRendition {
+                profile: r.name.clone(),
+                width: i64::from(r.width),
+                height: i64::from(r.height),
+                bitrate_kbps: i64::try_from(variant.bandwidth / 1000).unwrap_or(i64::MAX),
+                playlist_key: root.child(r.name.as_str()).child(MEDIA_PLAYLIST).to_string(),
+                segment_count: i64::try_from(r.segments.len()).unwrap_or(i64::MAX),
+                codec: variant.codecs,
+            }
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rung(short: u32) -> Rung {
-        Rung {
-            name: format!("{short}p"),
-            width: short,
-            height: short * 16 / 9,
-            video_kbps: 100,
-            maxrate_kbps: 125,
-            bufsize_kbps: 200,
-        }
-    }
-
-    #[test]
-    fn the_start_rungs_are_those_up_to_360p_or_the_lowest() {
-        let names = |rungs: &[Rung]| rungs.iter().map(|r| r.name.clone()).collect::<Vec<_>>();
-        let (start, rest) = split_ladder(vec![rung(234), rung(360), rung(540), rung(720)]);
-        assert_eq!(
-            (names(&start), names(&rest)),
-            (vec!["234p".into(), "360p".into()], vec!["540p".into(), "720p".into()])
-        );
-        let (start, rest) = split_ladder(vec![rung(540), rung(720)]);
-        assert_eq!((names(&start), names(&rest)), (vec!["540p".into()], vec!["720p".into()]));
-        let (start, rest) = split_ladder(vec![rung(200)]);
-        assert_eq!((names(&start), rest.len()), (vec!["200p".into()], 0));
-    }
 }

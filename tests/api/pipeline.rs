@@ -79,7 +79,11 @@ async fn a_portrait_clip_becomes_a_ready_ladder(backend: Backend) {
         .map(|(l, uri)| (attributes(l), uri.to_owned()))
         .collect();
     let resolutions: Vec<&str> = variants.iter().map(|(a, _)| a["RESOLUTION"].as_str()).collect();
-    assert_eq!(resolutions, ["360x640", "540x960", "720x1280"], "three portrait rungs, lowest first");
+    assert_eq!(
+        resolutions,
+        ["234x416", "360x640", "540x960", "720x1280"],
+        "the cellular floor and three portrait rungs, lowest first"
+    );
     for (attrs, _) in &variants {
         for required in ["BANDWIDTH", "AVERAGE-BANDWIDTH", "CODECS", "RESOLUTION", "FRAME-RATE"] {
             assert!(attrs.contains_key(required), "{required} missing from {attrs:?}");
@@ -118,7 +122,7 @@ async fn a_portrait_clip_becomes_a_ready_ladder(backend: Backend) {
     }
 
     let renditions = app.state.db.renditions_of(video.id, 1).await.expect("db");
-    assert_eq!(renditions.iter().map(|r| r.profile.as_str()).collect::<Vec<_>>(), ["360p", "540p", "720p"]);
+    assert_eq!(renditions.iter().map(|r| r.profile.as_str()).collect::<Vec<_>>(), ["234p", "360p", "540p", "720p"]);
     assert!(renditions.iter().all(|r| r.status == "ready" && r.segment_count == counts[0] as i64));
     let events: Vec<String> =
         app.state.db.events_for(&video_id).await.expect("db").into_iter().map(|e| e.event_type).collect();

@@ -61,7 +61,7 @@ async fn status_payloads_follow_the_pipeline_and_visibility_rules(backend: Backe
     assert!(body["thumbnail_url"].as_str().is_some_and(|url| url.ends_with("poster.jpg")));
     assert_eq!((body["width"].as_i64(), body["height"].as_i64()), (Some(360), Some(640)));
     assert!(body["duration_ms"].as_i64().is_some_and(|ms| (900..=1100).contains(&ms)));
-    assert_eq!(body["renditions"][0]["profile"], "360p");
+    assert_eq!(body["renditions"][0]["profile"], "234p", "the cellular floor first");
     let master = app.http.get(manifest).send().await.expect("manifest fetch");
     assert_eq!(master.status(), StatusCode::OK, "the manifest URL is served by the origin");
 
@@ -166,15 +166,19 @@ async fn caps_serve_a_distinct_master_without_the_higher_rungs(backend: Backend)
     let full = master_of(&default);
     assert!(full.ends_with("/master.m3u8"));
     let full_text = app.http.get(&full).send().await.expect("get").text().await.expect("text");
-    assert_eq!(heights(&full_text), [360, 540, 720], "the default ceiling is 720p");
+    assert_eq!(heights(&full_text), [234, 360, 540, 720], "the default ceiling is 720p");
 
     let cohort = token_with("viewer2", Role::User, Some("low_conversion"));
     let low = app.get_json(&cohort, &path).await.2;
     let capped = master_of(&low);
     assert!(capped.ends_with("/master~540p.m3u8"), "a distinct cacheable URL per cap: {capped}");
     let capped_text = app.http.get(&capped).send().await.expect("get").text().await.expect("text");
-    assert_eq!(heights(&capped_text), [360, 540], "no rung above 540p for the low-conversion cohort");
-    assert_eq!(low["renditions"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        heights(&capped_text),
+        [234, 360, 540],
+        "no rung above 540p, the floor kept, for the low-conversion cohort"
+    );
+    assert_eq!(low["renditions"].as_array().map(Vec::len), Some(3));
 
     let policy_url = app.url(&format!("/v1/ops/videos/{video_id}/policy"));
     let policy = json!({"max_bitrate_kbps": 1200, "prefetch_priority": 9, "cache_tier_hint": "hot"});
