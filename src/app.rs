@@ -67,6 +67,9 @@ impl Background {
             for _ in 0..config.pipeline.workers {
                 tracker.spawn(worker::run(state.pipeline.clone(), token.clone()));
             }
+            if config.pipeline.workers > 0 {
+                tracker.spawn(worker::listen(state.pipeline.clone(), token.clone()));
+            }
             tracing::info!(pipeline_workers = config.pipeline.workers, "background workers started");
         }
         background

@@ -297,6 +297,7 @@ pub async fn complete(
     upload: OwnedUpload,
 ) -> Result<(StatusCode, Json<Completed>), ApiError> {
     let video_id = state.ingest.complete(&upload.session, Utc::now()).await?;
+    state.pipeline.wake();
     let status = match state.db.get_video(video_id).await? {
         Some(video) => video.status.as_str(),
         None => "processing",

@@ -11,7 +11,7 @@ use super::http::ReelClient;
 use super::model::VideoView;
 use super::progress;
 use super::state::StateStore;
-use super::upload::{UploadOptions, Uploader};
+use super::upload::{UploadOptions, Uploader, Waited};
 
 /// How `reel upload` behaves.
 #[derive(Debug, Clone, Copy)]
@@ -50,7 +50,7 @@ async fn upload_and_wait(
     file: &Path,
     command: UploadCommand,
     cancel: &CancellationToken,
-) -> Result<Option<VideoView>, ClientError> {
+) -> Result<Option<Waited>, ClientError> {
     let outcome = uploader.upload(file, cancel).await?;
     if !command.wait {
         return Ok(None);
@@ -58,19 +58,26 @@ async fn upload_and_wait(
     uploader.wait(&outcome.video_id, command.wait_timeout, cancel).await.map(Some)
 }
 
-fn print_outcome(view: Option<&VideoView>) -> anyhow::Result<()> {
-    match view {
-        None => {}
-        Some(VideoView::Ready { playback_manifest_url, .. }) => {
+fn print_outcome(waited: Option<&Waited>) -> anyhow::Result<()> {
+    let Some(waited) = waited else {
+        return Ok(());
+    };
+    for (key, after) in [("playable_after_ms", waited.playable_after), ("ready_after_ms", waited.ready_after)] {
+        if let Some(after) = after {
+            println!("{key}: {}", after.as_millis());
+        }
+    }
+    match &waited.view {
+        VideoView::Ready { playback_manifest_url, .. } => {
             println!("status: ready\nmanifest_url: {playback_manifest_url}");
         }
-        Some(VideoView::Failed { failed_reason, retryable, .. }) => {
+        VideoView::Failed { failed_reason, retryable, .. } => {
             let reason = failed_reason.as_deref().unwrap_or("unknown");
             let retryable = retryable.map_or_else(|| "unknown".to_owned(), |r| r.to_string());
             println!("status: failed\nfailed_reason: {reason}\nretryable: {retryable}");
             anyhow::bail!("processing failed: {reason}");
         }
-        Some(VideoView::Processing { .. }) => println!("status: processing"),
+        VideoView::Processing { .. } => println!("status: processing"),
     }
     Ok(())
 }

@@ -26,4 +26,4 @@ pub mod upload;
 pub use error::ClientError;
 pub use http::ReelClient;
 pub use state::StateStore;
-pub use upload::{UploadEvent, UploadOptions, UploadOutcome, UploadPhase, Uploader};
+pub use upload::{UploadEvent, UploadOptions, UploadOutcome, UploadPhase, Uploader, Waited};

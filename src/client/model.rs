@@ -147,6 +147,9 @@ pub enum VideoView {
         /// The ladder.
         #[serde(default)]
         renditions: Vec<Rendition>,
+        /// Whether every rung is published (until then the master lists the start rungs).
+        #[serde(default)]
+        ladder_complete: bool,
     },
     /// In the pipeline.
     Processing {
@@ -158,6 +161,11 @@ pub enum VideoView {
         elapsed_ms: Option<i64>,
         /// When to ask again.
         poll_after_ms: Option<u64>,
+        /// Whether the creator can already play it (the first start-rung segment is stored).
+        #[serde(default)]
+        playable: bool,
+        /// The preview master, once playable.
+        playback_manifest_url: Option<String>,
     },
     /// Processing failed.
     Failed {

@@ -173,23 +173,40 @@ impl Uploader {
     }
 
     /// Polls the video until it is ready or failed, waiting as long as the server asks
-    /// (`poll_after_ms`, else `Retry-After`), at most `timeout` in all.
+    /// (`poll_after_ms`, else `Retry-After`), at most `timeout` in all. Until the video is
+    /// playable it asks at least every [`PLAYABLE_POLL`], so `playable_after` is measured to
+    /// that precision. Times run from the call, which follows the completion at once.
     pub async fn wait(
         &self,
         video_id: &str,
         timeout: Duration,
         cancel: &CancellationToken,
-    ) -> Result<VideoView, ClientError> {
-        let deadline = Instant::now() + timeout;
+    ) -> Result<Waited, ClientError> {
+        let started = Instant::now();
+        let deadline = started + timeout;
+        let mut playable_after = None;
         loop {
             let reply = self.retrying(|| self.client.video(video_id)).await?;
+            let phase = match &reply.view {
+                VideoView::Ready { .. } => Some(UploadPhase::Ready),
+                VideoView::Failed { .. } => Some(UploadPhase::Failed),
+                VideoView::Processing { .. } => None,
+            };
+            if let Some(phase) = phase {
+                let ready_after = (phase == UploadPhase::Ready).then(|| started.elapsed());
+                let playable_after = playable_after.or(ready_after);
+                return Ok(Waited { view: self.finish(reply.view, phase), playable_after, ready_after });
+            }
             let delay = match &reply.view {
-                VideoView::Ready { .. } => return Ok(self.finish(reply.view, UploadPhase::Ready)),
-                VideoView::Failed { .. } => return Ok(self.finish(reply.view, UploadPhase::Failed)),
-                VideoView::Processing { stage, elapsed_ms, poll_after_ms, .. } => {
+                VideoView::Processing { stage, elapsed_ms, poll_after_ms, playable, .. } => {
                     self.emit(UploadEvent::Stage { stage: stage.clone(), elapsed_ms: *elapsed_ms });
-                    poll_delay(*poll_after_ms, reply.retry_after)
+                    if *playable && playable_after.is_none() {
+                        playable_after = Some(started.elapsed());
+                    }
+                    let asked = poll_delay(*poll_after_ms, reply.retry_after);
+                    if playable_after.is_none() { asked.min(PLAYABLE_POLL) } else { asked }
                 }
+                _ => Duration::ZERO,
             };
             if Instant::now() + delay > deadline {
                 return Err(ClientError::WaitTimeout { video_id: video_id.to_owned(), waited: timeout });
@@ -301,6 +318,20 @@ fn create_request(file: &Fingerprint) -> CreateUpload {
         _ => "video/mp4",
     };
     CreateUpload { filename, content_type: content_type.into(), size_bytes: file.size }
+}
+
+/// The longest pause between polls while a waited-for video is not yet playable.
+pub const PLAYABLE_POLL: Duration = Duration::from_millis(250);
+
+/// What [`Uploader::wait`] saw.
+#[derive(Debug, Clone)]
+pub struct Waited {
+    /// The video's final state (ready or failed).
+    pub view: VideoView,
+    /// When it was first seen playable (its creator could start watching).
+    pub playable_after: Option<Duration>,
+    /// When it was seen ready (in everyone's feed).
+    pub ready_after: Option<Duration>,
 }
 
 /// How long to wait before polling again: the body's `poll_after_ms`, else `Retry-After`,

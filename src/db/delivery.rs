@@ -45,6 +45,14 @@ pub struct PlaybackRow {
     pub stage: Option<Stage>,
     /// The per-video delivery policy.
     pub policy: VideoPolicy,
+    /// When the first start-rung segment of the current generation was stored.
+    pub playable_at: Option<DateTime<Utc>>,
+    /// Key of the preview master (the start rungs while phase 1 runs).
+    pub preview_manifest_url: Option<String>,
+    /// When the full ladder was published.
+    pub ladder_completed_at: Option<DateTime<Utc>>,
+    /// Why phase 2 gave up (the video stays ready with its start rungs).
+    pub ladder_failed_reason: Option<String>,
 }
 
 /// [`PlaybackRow`] as stored.
@@ -69,6 +77,10 @@ struct PlaybackRecord {
     max_bitrate_kbps: Option<i64>,
     prefetch_priority: Option<i64>,
     cache_tier_hint: Option<String>,
+    playable_at: Option<DateTime<Utc>>,
+    preview_manifest_url: Option<String>,
+    ladder_completed_at: Option<DateTime<Utc>>,
+    ladder_failed_reason: Option<String>,
 }
 
 impl TryFrom<PlaybackRecord> for PlaybackRow {
@@ -105,6 +117,10 @@ impl TryFrom<PlaybackRecord> for PlaybackRow {
                 prefetch_priority: row.prefetch_priority,
                 cache_tier_hint,
             },
+            playable_at: row.playable_at,
+            preview_manifest_url: row.preview_manifest_url,
+            ladder_completed_at: row.ladder_completed_at,
+            ladder_failed_reason: row.ladder_failed_reason,
         })
     }
 }
@@ -114,7 +130,8 @@ const PLAYBACK_COLUMNS: &str = "v.video_id, v.creator_user_id, v.status, v.gener
     v.processing_since, v.value_score, \
     (SELECT stage FROM video_processing_jobs j WHERE j.video_id = v.video_id AND j.generation = v.generation \
      ORDER BY j.created_at DESC, j.id DESC LIMIT 1) AS stage, \
-    p.max_bitrate_kbps, p.prefetch_priority, p.cache_tier_hint";
+    p.max_bitrate_kbps, p.prefetch_priority, p.cache_tier_hint, \
+    v.playable_at, v.preview_manifest_url, v.ladder_completed_at, v.ladder_failed_reason";
 
 const PLAYBACK_FROM: &str = "FROM video_assets v LEFT JOIN video_delivery_policy p ON p.video_id = v.video_id";
 

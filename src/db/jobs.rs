@@ -1,7 +1,18 @@
-//! The processing queue (`video_processing_jobs`): claim with a lease, heartbeat, finish,
-//! retry. On PostgreSQL the claim skips rows other workers hold (`FOR UPDATE SKIP LOCKED`), so
-//! any number of workers share the queue; SQLite serialises writers, which is all the embedded
-//! single process needs.
+//! The processing queue (`video_processing_jobs`): claim with a lease, heartbeat, finish (or
+//! hand the next stage straight to the same worker), retry. On PostgreSQL the claim skips rows
+//! other workers hold (`FOR UPDATE SKIP LOCKED`), so any number of workers share the queue;
+//! SQLite serialises writers, which is all the embedded single process needs.
+//!
+//! Claim order ("the start rung for everyone before the ladder for anyone"):
+//! 1. phase: every runnable phase-1 job (`probe`, `transcode`, `publish_ready`) before any
+//!    phase-2 job (`ladder`);
+//! 2. the job's turn within its creator's runnable jobs of that phase (1 for each creator's most
+//!    urgent job, 2 for the next, …), so a burst from one creator is served round-robin with
+//!    everyone else's uploads instead of ahead of them;
+//! 3. priority (the value score);
+//! 4. the creator served least recently first (never served first), which breaks ties between
+//!    creators in favour of the one who has waited;
+//! 5. `run_after`, then age.
 
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
@@ -67,18 +78,45 @@ macro_rules! bind_new_job {
 }
 pub(super) use bind_new_job;
 
-/// The claim: the most urgent runnable job, or one whose worker stopped renewing its lease.
+/// The PostgreSQL channel that announces new work (see migration 0004).
+const WORK_CHANNEL: &str = "reel_work";
+
+/// Runnable jobs with their phase, their turn within their creator's jobs of that phase, and
+/// when that creator was last served.
+const RUNNABLE: &str = "SELECT c.id, c.phase, c.last_served, \
+        ROW_NUMBER() OVER (PARTITION BY c.phase, c.creator ORDER BY c.priority DESC, c.created_at, c.id) AS turn \
+    FROM (SELECT q.id, q.priority, q.created_at, v.creator_user_id AS creator, \
+                 CASE q.stage WHEN 'ladder' THEN 2 ELSE 1 END AS phase, \
+                 (SELECT MAX(s.claimed_at) FROM video_processing_jobs s \
+                  JOIN video_assets sv ON sv.video_id = s.video_id \
+                  WHERE sv.creator_user_id = v.creator_user_id) AS last_served \
+          FROM video_processing_jobs q JOIN video_assets v ON v.video_id = q.video_id \
+          WHERE (q.status = 'queued' AND q.run_after <= $3) OR (q.status = 'running' AND q.lease_expires_at < $3)) c";
+
+/// The claim: the next runnable job in the order of the module docs, or one whose worker stopped
+/// renewing its lease.
 fn claim_sql(skip_locked: bool) -> String {
-    let lock = if skip_locked { "FOR UPDATE SKIP LOCKED" } else { "" };
+    let lock = if skip_locked { "FOR UPDATE OF j SKIP LOCKED" } else { "" };
     format!(
         "UPDATE video_processing_jobs \
-         SET status = 'running', lease_owner = $1, lease_expires_at = $2, attempt = attempt + 1, updated_at = $3 \
-         WHERE id = (SELECT id FROM video_processing_jobs \
-                     WHERE (status = 'queued' AND run_after <= $3) OR (status = 'running' AND lease_expires_at < $3) \
-                     ORDER BY priority DESC, run_after, created_at LIMIT 1 {lock}) \
+         SET status = 'running', lease_owner = $1, lease_expires_at = $2, attempt = attempt + 1, \
+             claimed_at = $3, updated_at = $3 \
+         WHERE id = (SELECT j.id FROM video_processing_jobs j JOIN ({RUNNABLE}) r ON r.id = j.id \
+                     ORDER BY r.phase, r.turn, j.priority DESC, r.last_served ASC NULLS FIRST, j.run_after, j.created_at \
+                     LIMIT 1 {lock}) \
          RETURNING {JOB_COLUMNS}"
     )
 }
+
+/// The next stage, inserted already claimed by the worker that finished the previous one.
+const INSERT_HANDED_OFF: &str = "INSERT INTO video_processing_jobs \
+    (id, video_id, generation, stage, status, attempt, max_attempts, priority, run_after, lease_owner, \
+     lease_expires_at, claimed_at, created_at, updated_at) \
+    VALUES ($1, $2, $3, $4, 'running', 1, $5, $6, $7, $8, $9, $7, $7, $7) \
+    ON CONFLICT (video_id, generation, stage) DO NOTHING";
+
+const FINISH_JOB: &str = "UPDATE video_processing_jobs SET status = 'done', lease_owner = NULL, \
+    lease_expires_at = NULL, error_message = NULL, updated_at = $3 WHERE id = $1 AND lease_owner = $2 AND status = 'running'";
 
 impl Db {
     /// Enqueues a job unless the same stage of the same generation already exists.
@@ -129,11 +167,9 @@ impl Db {
         next: Option<&NewJob>,
         now: DateTime<Utc>,
     ) -> Result<bool, DbError> {
-        let done = "UPDATE video_processing_jobs SET status = 'done', lease_owner = NULL, lease_expires_at = NULL, \
-                    error_message = NULL, updated_at = $3 WHERE id = $1 AND lease_owner = $2 AND status = 'running'";
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let finished = sqlx::query(done).bind(job.id.to_string()).bind(owner).bind(now).execute(&mut *tx).await?;
+            let finished = sqlx::query(FINISH_JOB).bind(job.id.to_string()).bind(owner).bind(now).execute(&mut *tx).await?;
             if finished.rows_affected() == 0 {
                 return Ok(false);
             }
@@ -143,6 +179,52 @@ impl Db {
             tx.commit().await?;
         });
         Ok(true)
+    }
+
+    /// Marks the job done and starts `next` for the same `owner` at once, leased until
+    /// `lease_until`: the hand-off between stages of one video waits for no poll and no claim.
+    /// `Ok(None)` when `owner` lost the job; `Ok(Some(None))` when `next` already existed (it
+    /// stays as it was).
+    pub async fn hand_off(
+        &self,
+        job: &Job,
+        owner: &str,
+        next: &NewJob,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Option<Job>>, DbError> {
+        let id = Uuid::now_v7();
+        let inserted = with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let finished = sqlx::query(FINISH_JOB).bind(job.id.to_string()).bind(owner).bind(now).execute(&mut *tx).await?;
+            if finished.rows_affected() == 0 {
+                return Ok(None);
+            }
+            let inserted = sqlx::query(INSERT_HANDED_OFF)
+                .bind(id.to_string()).bind(next.video_id.to_string()).bind(next.generation.get()).bind(next.stage.as_str())
+                .bind(i64::from(next.max_attempts)).bind(next.priority).bind(now).bind(owner).bind(lease_until)
+                .execute(&mut *tx).await?.rows_affected();
+            tx.commit().await?;
+            inserted
+        });
+        Ok(Some((inserted == 1).then_some(Job {
+            id,
+            video_id: next.video_id,
+            generation: next.generation,
+            stage: next.stage,
+            attempt: 1,
+            max_attempts: next.max_attempts,
+            priority: next.priority,
+        })))
+    }
+
+    /// Stops a job for good with `reason` (a phase-2 job whose video stays ready).
+    pub async fn give_up_job(&self, job: &Job, reason: &str, now: DateTime<Utc>) -> Result<bool, DbError> {
+        let sql = "UPDATE video_processing_jobs SET status = 'cancelled', error_message = $2, lease_owner = NULL, \
+                   lease_expires_at = NULL, updated_at = $3 WHERE id = $1 AND status IN ('queued', 'running')";
+        let updated = with_pool!(self, pool => sqlx::query(sql)
+            .bind(job.id.to_string()).bind(reason).bind(now).execute(pool).await?.rows_affected());
+        Ok(updated == 1)
     }
 
     /// Puts the job back in the queue to run again after `run_after`.
@@ -161,6 +243,20 @@ impl Db {
             .bind(job.id.to_string()).bind(owner).bind(run_after).bind(error).bind(now)
             .execute(pool).await?.rows_affected());
         Ok(updated == 1)
+    }
+
+    /// Notifications of new work (`LISTEN reel_work`, sent by triggers when a job is queued or an
+    /// upload completes). `None` on SQLite: the embedded single process wakes its workers in
+    /// memory.
+    pub async fn listen_for_work(&self) -> Result<Option<sqlx::postgres::PgListener>, DbError> {
+        match self {
+            Db::Sqlite(_) => Ok(None),
+            Db::Postgres(pool) => {
+                let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+                listener.listen(WORK_CHANNEL).await?;
+                Ok(Some(listener))
+            }
+        }
     }
 
     /// Jobs waiting to run (queued, or running on a lapsed lease).

@@ -87,8 +87,6 @@ pub struct ProbeFacts {
     pub height: i64,
     /// Whether the source has an audio stream.
     pub has_audio: bool,
-    /// Key of the poster image.
-    pub thumbnail_key: String,
 }
 
 /// A packaged rendition.
@@ -141,6 +139,13 @@ pub struct Failure<'a> {
     pub retryable: bool,
 }
 
+const UPSERT_RENDITION: &str = "INSERT INTO video_renditions (id, video_id, generation, profile, width, height, \
+    bitrate_kbps, playlist_url, segment_count, codec, status, created_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+    ON CONFLICT (video_id, generation, profile) DO UPDATE SET width = excluded.width, \
+    height = excluded.height, bitrate_kbps = excluded.bitrate_kbps, playlist_url = excluded.playlist_url, \
+    segment_count = excluded.segment_count, codec = excluded.codec, status = excluded.status";
+
 const FAIL_VIDEO: &str = "UPDATE video_assets SET status = 'failed', failed_reason = $3, retryable = $4, updated_at = $5 \
     WHERE video_id = $1 AND generation = $2 AND status = 'processing'";
 const CANCEL_JOBS: &str = "UPDATE video_processing_jobs SET status = 'cancelled', lease_owner = NULL, \
@@ -156,12 +161,78 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<(), DbError> {
         let sql = "UPDATE video_assets SET duration_ms = $3, width = $4, height = $5, has_audio = $6, \
-                   thumbnail_url = $7, updated_at = $8 WHERE video_id = $1 AND generation = $2";
+                   updated_at = $7 WHERE video_id = $1 AND generation = $2";
         with_pool!(self, pool => sqlx::query(sql)
             .bind(video_id.to_string()).bind(generation.get()).bind(facts.duration_ms).bind(facts.width)
-            .bind(facts.height).bind(facts.has_audio).bind(&facts.thumbnail_key).bind(now)
+            .bind(facts.height).bind(facts.has_audio).bind(now)
             .execute(pool).await?.rows_affected());
         Ok(())
+    }
+
+    /// Stores the key of a generation's poster.
+    pub async fn set_thumbnail(
+        &self,
+        video_id: VideoId,
+        generation: Generation,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        let sql = "UPDATE video_assets SET thumbnail_url = $3, updated_at = $4 WHERE video_id = $1 AND generation = $2";
+        with_pool!(self, pool => sqlx::query(sql)
+            .bind(video_id.to_string()).bind(generation.get()).bind(key).bind(now).execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Records that a processing generation can be played from `preview_key` (the preview master
+    /// of the start rungs). The first time, `event` (`video_playable`) is written with it and
+    /// `true` returned; a restarted phase 1 only moves the preview to its new epoch.
+    pub async fn mark_playable(
+        &self,
+        video_id: VideoId,
+        generation: Generation,
+        preview_key: &str,
+        event: &OutboxEvent,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DbError> {
+        let first = "UPDATE video_assets SET playable_at = $3, preview_manifest_url = $4, updated_at = $3 \
+                     WHERE video_id = $1 AND generation = $2 AND status = 'processing' AND playable_at IS NULL";
+        let again = "UPDATE video_assets SET preview_manifest_url = $3, updated_at = $4 \
+                     WHERE video_id = $1 AND generation = $2 AND status = 'processing'";
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let marked = sqlx::query(first)
+                .bind(video_id.to_string()).bind(generation.get()).bind(now).bind(preview_key)
+                .execute(&mut *tx).await?.rows_affected();
+            if marked == 1 {
+                bind_event!(event).execute(&mut *tx).await?;
+            } else {
+                sqlx::query(again).bind(video_id.to_string()).bind(generation.get()).bind(preview_key).bind(now)
+                    .execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(marked == 1)
+        })
+    }
+
+    /// Stores what phase 1 published (JSON, read back by phase 2).
+    pub async fn record_start_ladder(
+        &self,
+        video_id: VideoId,
+        generation: Generation,
+        start: &str,
+    ) -> Result<(), DbError> {
+        let sql = "UPDATE video_assets SET start_ladder = $3 WHERE video_id = $1 AND generation = $2";
+        with_pool!(self, pool => sqlx::query(sql)
+            .bind(video_id.to_string()).bind(generation.get()).bind(start).execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    /// What phase 1 of the current generation published, if it finished.
+    pub async fn start_ladder(&self, video_id: VideoId, generation: Generation) -> Result<Option<String>, DbError> {
+        let sql = "SELECT start_ladder FROM video_assets WHERE video_id = $1 AND generation = $2";
+        let row: Option<Option<String>> = with_pool!(self, pool => sqlx::query_scalar(sql)
+            .bind(video_id.to_string()).bind(generation.get()).fetch_optional(pool).await?);
+        Ok(row.flatten())
     }
 
     /// Records packaged renditions of a generation (idempotent: a rerun replaces them).
@@ -172,19 +243,13 @@ impl Db {
         renditions: &[NewRendition],
         now: DateTime<Utc>,
     ) -> Result<(), DbError> {
-        let sql = "INSERT INTO video_renditions (id, video_id, generation, profile, width, height, bitrate_kbps, \
-                   playlist_url, segment_count, codec, status, created_at) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'packaged', $11) \
-                   ON CONFLICT (video_id, generation, profile) DO UPDATE SET width = excluded.width, \
-                   height = excluded.height, bitrate_kbps = excluded.bitrate_kbps, playlist_url = excluded.playlist_url, \
-                   segment_count = excluded.segment_count, codec = excluded.codec, status = 'packaged'";
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             for r in renditions {
-                sqlx::query(sql)
+                sqlx::query(UPSERT_RENDITION)
                     .bind(Uuid::now_v7().to_string()).bind(video_id.to_string()).bind(generation.get()).bind(&r.profile)
                     .bind(r.width).bind(r.height).bind(r.bitrate_kbps).bind(&r.playlist_key)
-                    .bind(r.segment_count).bind(&r.codec).bind(now)
+                    .bind(r.segment_count).bind(&r.codec).bind("packaged").bind(now)
                     .execute(&mut *tx).await?;
             }
             tx.commit().await?;
@@ -227,35 +292,130 @@ impl Db {
     }
 
     /// Publishes a generation: the finishing job (held by `owner`) is done, its renditions and
-    /// the video become `ready` with the manifest key, and `event` (`video_ready`) is written,
-    /// together. `false` when the job was lost or the generation is no longer processing.
+    /// the video become `ready` with the manifest key, and `events` (`video_ready`, plus
+    /// `video_ladder_completed` when nothing is left for phase 2) are written, together. `ladder`
+    /// is the phase-2 job to enqueue; without one the ladder is complete now. `false` when the
+    /// job was lost or the generation is no longer processing.
     pub async fn publish_video(
         &self,
         job: &Job,
         owner: &str,
         manifest_key: &str,
-        event: &OutboxEvent,
+        events: &[OutboxEvent],
+        ladder: Option<&NewJob>,
         now: DateTime<Utc>,
     ) -> Result<bool, DbError> {
         let finish = "UPDATE video_processing_jobs SET status = 'done', lease_owner = NULL, lease_expires_at = NULL, \
                       updated_at = $3 WHERE id = $1 AND lease_owner = $2 AND status = 'running'";
         let ready = "UPDATE video_assets SET status = 'ready', manifest_url = $3, published_at = $4, updated_at = $4, \
-                     failed_reason = NULL, retryable = NULL WHERE video_id = $1 AND generation = $2 AND status = 'processing'";
+                     ladder_completed_at = $5, failed_reason = NULL, retryable = NULL \
+                     WHERE video_id = $1 AND generation = $2 AND status = 'processing'";
         let renditions = "UPDATE video_renditions SET status = 'ready' WHERE video_id = $1 AND generation = $2";
+        let ladder_complete = ladder.is_none().then_some(now);
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let finished = sqlx::query(finish).bind(job.id.to_string()).bind(owner).bind(now).execute(&mut *tx).await?;
             let published = sqlx::query(ready)
-                .bind(job.video_id.to_string()).bind(job.generation.get()).bind(manifest_key).bind(now)
+                .bind(job.video_id.to_string()).bind(job.generation.get()).bind(manifest_key).bind(now).bind(ladder_complete)
                 .execute(&mut *tx).await?;
             if finished.rows_affected() == 0 || published.rows_affected() == 0 {
                 return Ok(false);
             }
             sqlx::query(renditions).bind(job.video_id.to_string()).bind(job.generation.get()).execute(&mut *tx).await?;
+            for event in events {
+                bind_event!(event).execute(&mut *tx).await?;
+            }
+            if let Some(ladder) = ladder {
+                bind_new_job!(ladder, now).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(true)
+    }
+
+    /// Publishes phase 2: the job (held by `owner`) is done, the remaining `renditions` are
+    /// recorded ready, the video's manifest moves to the versioned `master_key` and `event`
+    /// (`video_ladder_completed`) is written, together. `false` when the job was lost or the
+    /// generation is no longer the ready one.
+    pub async fn complete_ladder(
+        &self,
+        job: &Job,
+        owner: &str,
+        master_key: &str,
+        renditions: &[NewRendition],
+        event: &OutboxEvent,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DbError> {
+        let finish = "UPDATE video_processing_jobs SET status = 'done', lease_owner = NULL, lease_expires_at = NULL, \
+                      error_message = NULL, updated_at = $3 WHERE id = $1 AND lease_owner = $2 AND status = 'running'";
+        let complete = "UPDATE video_assets SET manifest_url = $3, ladder_completed_at = $4, ladder_failed_reason = NULL, \
+                        updated_at = $4 WHERE video_id = $1 AND generation = $2 AND status = 'ready'";
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let finished = sqlx::query(finish).bind(job.id.to_string()).bind(owner).bind(now).execute(&mut *tx).await?;
+            let completed = sqlx::query(complete)
+                .bind(job.video_id.to_string()).bind(job.generation.get()).bind(master_key).bind(now)
+                .execute(&mut *tx).await?;
+            if finished.rows_affected() == 0 || completed.rows_affected() == 0 {
+                return Ok(false);
+            }
+            for r in renditions {
+                sqlx::query(UPSERT_RENDITION)
+                    .bind(Uuid::now_v7().to_string()).bind(job.video_id.to_string()).bind(job.generation.get()).bind(&r.profile)
+                    .bind(r.width).bind(r.height).bind(r.bitrate_kbps).bind(&r.playlist_key)
+                    .bind(r.segment_count).bind(&r.codec).bind("ready").bind(now)
+                    .execute(&mut *tx).await?;
+            }
             bind_event!(event).execute(&mut *tx).await?;
             tx.commit().await?;
         });
         Ok(true)
+    }
+
+    /// Records that phase 2 of a ready generation gave up with `reason`; the video stays ready
+    /// with its start rungs.
+    pub async fn fail_ladder(
+        &self,
+        video_id: VideoId,
+        generation: Generation,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        let sql = "UPDATE video_assets SET ladder_failed_reason = $3, updated_at = $4 \
+                   WHERE video_id = $1 AND generation = $2 AND status = 'ready' AND ladder_completed_at IS NULL";
+        with_pool!(self, pool => sqlx::query(sql)
+            .bind(video_id.to_string()).bind(generation.get()).bind(reason).bind(now).execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Runs a failed phase 2 of a ready video again (same generation: the video stays ready and
+    /// in the feed), with `extra_attempts` more attempts. Returns the generation, or `None` when
+    /// the video's ladder has not failed.
+    pub async fn retry_ladder(
+        &self,
+        video_id: VideoId,
+        extra_attempts: u32,
+        event: &OutboxEvent,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Generation>, DbError> {
+        let clear = "UPDATE video_assets SET ladder_failed_reason = NULL, updated_at = $2 \
+                     WHERE video_id = $1 AND status = 'ready' AND ladder_failed_reason IS NOT NULL \
+                     AND ladder_completed_at IS NULL RETURNING generation";
+        let requeue = "UPDATE video_processing_jobs SET status = 'queued', run_after = $3, \
+                       max_attempts = attempt + $4, updated_at = $3 \
+                       WHERE video_id = $1 AND generation = $2 AND stage = 'ladder' AND status = 'cancelled'";
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let generation: Option<i64> = sqlx::query_scalar(clear).bind(video_id.to_string()).bind(now).fetch_optional(&mut *tx).await?;
+            let Some(generation) = generation.map(Generation::new) else {
+                return Ok(None);
+            };
+            sqlx::query(requeue).bind(video_id.to_string()).bind(generation.get()).bind(now).bind(i64::from(extra_attempts))
+                .execute(&mut *tx).await?;
+            bind_event!(event).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(Some(generation))
+        })
     }
 
     /// Videos processing since before `cutoff` (the hard-timeout candidates).
@@ -282,7 +442,9 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<Option<Generation>, DbError> {
         let bump = "UPDATE video_assets SET generation = generation + 1, status = 'processing', failed_reason = NULL, \
-                    retryable = NULL, processing_since = $2, updated_at = $2 \
+                    retryable = NULL, processing_since = $2, updated_at = $2, playable_at = NULL, \
+                    preview_manifest_url = NULL, start_ladder = NULL, ladder_completed_at = NULL, \
+                    ladder_failed_reason = NULL \
                     WHERE video_id = $1 AND status IN ('ready', 'failed') RETURNING generation";
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;

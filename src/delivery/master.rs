@@ -1,6 +1,7 @@
 //! Capped multivariant playlists: the published master with the variants above a viewer's
-//! ceiling removed. Served at `master~{N}p.m3u8` beside the full master, so each cap has its own
-//! cacheable URL and the variant URIs (relative) resolve the same.
+//! ceiling removed. Served at `{master stem}~{N}p.m3u8` beside the full master (see
+//! `storage::keys::capped_master`), so each cap has its own cacheable URL and the variant URIs
+//! (relative) resolve the same.
 
 /// `master` without the variants whose short side exceeds `cap`; `None` when no variant fits.
 /// Everything else (header, audio groups) is kept as published.

@@ -163,7 +163,8 @@ impl Delivery {
                 let all = renditions.get(&video_id).map(Vec::as_slice).unwrap_or_default();
                 let ceiling = policy::ceiling(defaults, &self.config.low_conversion_cohort, viewer.cohort.as_deref());
                 let allowed = policy::allowed(all, ceiling, row.policy.max_bitrate_kbps);
-                let master = keys::root_file_path(video_id, row.generation, &policy::master_file(&allowed, all));
+                let manifest = row.manifest_url.as_deref().unwrap_or(keys::MASTER_PLAYLIST);
+                let master = manifest.rsplit_once('/').map_or(manifest, |(_, file)| file);
                 let tier = policy::cache_tier(
                     row.policy.cache_tier_hint,
                     row.value_score,
@@ -178,7 +179,8 @@ impl Delivery {
                     duration_ms: row.duration_ms,
                     width: row.width,
                     height: row.height,
-                    playback_manifest_url: self.url(&master),
+                    playback_manifest_url: self
+                        .url(&keys::sibling(manifest, &policy::master_file(master, &allowed, all))),
                     thumbnail_url,
                     renditions: allowed
                         .iter()
@@ -190,6 +192,7 @@ impl Delivery {
                             codecs: r.codec.clone(),
                         })
                         .collect(),
+                    ladder_complete: row.ladder_completed_at.is_some(),
                     delivery: DeliveryHints {
                         cache_tier_hint: tier,
                         prefetch_priority: policy::prefetch_priority(row.policy.prefetch_priority, row.value_score),
@@ -214,6 +217,11 @@ impl Delivery {
                     elapsed_ms: (Utc::now() - since).num_milliseconds().max(0),
                     poll_after_ms: u64::try_from(self.config.poll_after.as_millis()).unwrap_or(u64::MAX),
                     thumbnail_url,
+                    playable: row.playable_at.is_some(),
+                    playback_manifest_url: row
+                        .playable_at
+                        .and(row.preview_manifest_url.as_deref())
+                        .map(|key| self.url(key)),
                 })
             }
         }

@@ -17,7 +17,7 @@ use super::policy;
 use crate::db::DbError;
 use crate::model::{CacheTier, Generation, VideoId, VideoStatus};
 use crate::storage::StorageError;
-use crate::storage::keys::{self, PackagedPath};
+use crate::storage::keys;
 
 /// Response header carrying the video's cache tier.
 pub const CACHE_TIER_HEADER: &str = "x-reel-cache-tier";
@@ -28,6 +28,8 @@ pub const CACHE_TIER_HEADER: &str = "x-reel-cache-tier";
 pub struct OriginVideo {
     /// The generation last published, if the video is ready.
     published: Option<Generation>,
+    /// The generation being processed, if any (its start rungs may already be playable).
+    processing: Option<Generation>,
     tier: CacheTier,
 }
 
@@ -86,17 +88,30 @@ impl Delivery {
         let kind = Kind::of(target.file).ok_or(OriginError::NotFound)?;
         let video = self.origin_video(target.video_id).await?.ok_or(OriginError::NotFound)?;
         let published = video.published == Some(target.generation);
-        let cap = if target.is_master() { keys::parse_capped_master(target.file) } else { None };
-        let object = match cap {
-            Some(cap) => self.capped_master(path, &target, cap, published).await?,
+        let capped = if target.is_master() { keys::parse_capped_master(target.file) } else { None };
+        let object = match capped {
+            Some((master, cap)) => self.capped_master(path, &master, cap, published).await?,
             None => self.object(path, published).await?,
         };
-        let cache_control = match (published, kind) {
-            (false, _) => "no-store".to_owned(),
-            (true, Kind::Playlist) => format!("public, max-age={}", self.config.playlist_max_age.as_secs()),
-            (true, _) => "public, max-age=31536000, immutable".to_owned(),
-        };
+        let cache_control = self.cache_control(&video, target.generation, kind, &object.bytes);
         Ok(respond(&object, kind, &cache_control, video.tier, request))
+    }
+
+    /// Segments, init segments and posters never change under their URL, so they are immutable
+    /// as soon as they exist, even while the video is processing. A media playlist still growing
+    /// (an `EVENT` playlist without `ENDLIST`) is `no-cache`; once it ends it takes the normal
+    /// playlist TTL. Masters of a video still processing are `no-cache`; anything of a
+    /// generation that is neither published nor processing is `no-store`.
+    fn cache_control(&self, video: &OriginVideo, generation: Generation, kind: Kind, bytes: &[u8]) -> String {
+        let live = video.published == Some(generation) || video.processing == Some(generation);
+        let vod = format!("public, max-age={}", self.config.playlist_max_age.as_secs());
+        match kind {
+            _ if !live => "no-store".to_owned(),
+            Kind::Playlist if is_growing(bytes) => "no-cache".to_owned(),
+            Kind::Playlist if video.published == Some(generation) || is_media_playlist(bytes) => vod,
+            Kind::Playlist => "no-cache".to_owned(),
+            _ => "public, max-age=31536000, immutable".to_owned(),
+        }
     }
 
     async fn origin_video(&self, video_id: VideoId) -> Result<Option<OriginVideo>, OriginError> {
@@ -112,7 +127,11 @@ impl Delivery {
             self.config.hot_score,
             self.config.warm_score,
         );
-        let video = OriginVideo { published: (row.status == VideoStatus::Ready).then_some(row.generation), tier };
+        let video = OriginVideo {
+            published: (row.status == VideoStatus::Ready).then_some(row.generation),
+            processing: (row.status == VideoStatus::Processing).then_some(row.generation),
+            tier,
+        };
         if video.published.is_some() {
             self.states.insert(video_id, video).await;
         }
@@ -140,15 +159,15 @@ impl Delivery {
     async fn capped_master(
         &self,
         path: &str,
-        target: &PackagedPath<'_>,
+        master: &str,
         cap: u32,
         ready: bool,
     ) -> Result<Arc<CachedObject>, OriginError> {
         if let Some(hit) = self.hot.get(path).await {
             return Ok(hit);
         }
-        let full_key = keys::master(target.video_id, target.generation);
-        let full = self.object(full_key.as_ref(), ready).await?;
+        let full_key = keys::sibling(path, master);
+        let full = self.object(&full_key, ready).await?;
         let text = std::str::from_utf8(&full.bytes).map_err(|_| OriginError::NotFound)?;
         let capped = Bytes::from(cap_master(text, cap).ok_or(OriginError::NotFound)?);
         let object = Arc::new(CachedObject { etag: strong_etag(&capped), bytes: capped });
@@ -157,6 +176,15 @@ impl Delivery {
         }
         Ok(object)
     }
+}
+
+fn is_media_playlist(bytes: &[u8]) -> bool {
+    bytes.windows(21).any(|w| w == b"#EXT-X-TARGETDURATION")
+}
+
+/// A media playlist that may still gain segments.
+fn is_growing(bytes: &[u8]) -> bool {
+    is_media_playlist(bytes) && !bytes.windows(14).any(|w| w == b"#EXT-X-ENDLIST")
 }
 
 fn respond(
@@ -210,6 +238,14 @@ mod tests {
     use http::HeaderValue;
 
     use super::*;
+
+    #[test]
+    fn only_media_playlists_without_endlist_are_growing() {
+        let growing = b"#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-PLAYLIST-TYPE:EVENT\n#EXTINF:4.0,\nseg-00001.m4s\n";
+        assert!(is_growing(growing));
+        assert!(!is_growing(&[growing.as_slice(), b"#EXT-X-ENDLIST\n"].concat()));
+        assert!(!is_growing(b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n360p/index.m3u8\n"));
+    }
 
     #[test]
     fn if_none_match_lists_and_weak_tags_match() {

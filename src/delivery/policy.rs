@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::db::RenditionRow;
 use crate::model::CacheTier;
-use crate::storage::keys::{self, MASTER_PLAYLIST};
+use crate::storage::keys;
 
 /// Global defaults, from config unless an admin stored others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -44,11 +44,12 @@ pub fn allowed(renditions: &[RenditionRow], ceiling: u32, max_bitrate_kbps: Opti
     if allowed.is_empty() { renditions.iter().min_by_key(|r| r.bitrate_kbps).into_iter().collect() } else { allowed }
 }
 
-/// The master file serving `allowed` out of `all`: the full `master.m3u8`, or a capped
-/// `master~{short side}p.m3u8` (one distinct, cacheable URL per cap).
-pub fn master_file(allowed: &[&RenditionRow], all: &[RenditionRow]) -> String {
+/// The master file serving `allowed` out of `all`: the published `master` itself (e.g.
+/// `master.v2.m3u8`), or a capped `master.v2~{short side}p.m3u8` beside it (one distinct,
+/// cacheable URL per cap).
+pub fn master_file(master: &str, allowed: &[&RenditionRow], all: &[RenditionRow]) -> String {
     let cap = allowed.iter().map(|r| short_side(r)).max().unwrap_or(0);
-    if all.iter().all(|r| short_side(r) <= cap) { MASTER_PLAYLIST.to_owned() } else { keys::capped_master(cap) }
+    if all.iter().all(|r| short_side(r) <= cap) { master.to_owned() } else { keys::capped_master(master, cap) }
 }
 
 /// The cache tier: an admin's hint, else by value score.
@@ -102,12 +103,14 @@ mod tests {
         let all = ladder();
         let full = allowed(&all, 720, None);
         assert_eq!(full.len(), 3);
-        assert_eq!(master_file(&full, &all), "master.m3u8");
+        assert_eq!(master_file("master.m3u8", &full, &all), "master.m3u8");
+        assert_eq!(master_file("master.v2.m3u8", &full, &all), "master.v2.m3u8");
         let capped = allowed(&all, 540, None);
         assert_eq!(capped.iter().map(|r| r.profile.as_str()).collect::<Vec<_>>(), ["360p", "540p"]);
-        assert_eq!(master_file(&capped, &all), "master~540p.m3u8");
+        assert_eq!(master_file("master.m3u8", &capped, &all), "master~540p.m3u8");
+        assert_eq!(master_file("master.v2.m3u8", &capped, &all), "master.v2~540p.m3u8");
         let by_bitrate = allowed(&all, 720, Some(1000));
-        assert_eq!(master_file(&by_bitrate, &all), "master~360p.m3u8");
+        assert_eq!(master_file("master.m3u8", &by_bitrate, &all), "master~360p.m3u8");
         assert_eq!(allowed(&all, 100, None).len(), 1, "the lowest rung always remains");
     }
 
@@ -117,7 +120,7 @@ mod tests {
         all.insert(0, rung(234, 180));
         let names = |rungs: &[&RenditionRow]| rungs.iter().map(|r| r.profile.clone()).collect::<Vec<_>>();
         assert_eq!(names(&allowed(&all, 540, None)), ["234p", "360p", "540p"]);
-        assert_eq!(master_file(&allowed(&all, 540, None), &all), "master~540p.m3u8");
+        assert_eq!(master_file("master.m3u8", &allowed(&all, 540, None), &all), "master~540p.m3u8");
         assert_eq!(names(&allowed(&all, 720, Some(1000))), ["234p", "360p"]);
         assert_eq!(names(&allowed(&all, 720, Some(100))), ["234p"], "the floor is the last to go");
     }

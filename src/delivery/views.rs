@@ -53,6 +53,9 @@ pub struct ReadyView {
     pub thumbnail_url: Option<String>,
     /// The renditions this viewer may play, lowest first.
     pub renditions: Vec<RenditionView>,
+    /// Whether the full ladder is published. Until then the master lists only the start rungs;
+    /// afterwards `playback_manifest_url` is a new, versioned master listing every rung.
+    pub ladder_complete: bool,
     /// Cache and prefetch hints.
     pub delivery: DeliveryHints,
 }
@@ -98,8 +101,14 @@ pub struct ProcessingView {
     pub elapsed_ms: i64,
     /// When to ask again.
     pub poll_after_ms: u64,
-    /// Poster, once the probe wrote it.
+    /// Poster, once the first segment is out.
     pub thumbnail_url: Option<String>,
+    /// Whether the first start-rung segment is stored: the creator can already play it.
+    pub playable: bool,
+    /// The preview master (start rungs, growing `EVENT` playlists), once playable. Only the
+    /// creator and admins ever see a processing video.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub playback_manifest_url: Option<String>,
 }
 
 /// A failed video.

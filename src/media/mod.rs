@@ -62,7 +62,8 @@ pub use ladder::{
     AudioPackaging, AudioTrack, LadderConfig, LadderPlan, Phase, Rung, RungSpec, SegmentGrid, audio_tracks,
     plan_ladder, plan_phases,
 };
-pub use output::{AudioOutput, LadderOutput, RenditionOutput, SegmentStat};
+pub use mp4::segment_duration;
+pub use output::{AudioOutput, LadderOutput, RenditionOutput, SegmentStat, measure};
 pub use playlist::{
     AudioRendition, Variant, event_playlist, master_playlist, master_playlist_for, master_playlist_of, render_master,
 };

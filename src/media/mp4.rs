@@ -63,7 +63,7 @@ pub(crate) fn join_fragments(pieces: &[Vec<u8>]) -> Result<Vec<u8>, String> {
 /// Duration in seconds of a media segment of the init segment's first track (the video track
 /// when audio is muxed in): the sum of its samples' durations over every `moof`, in that track's
 /// `mdhd` timescale. Sample durations come from `trun`, else `tfhd`, else `trex` defaults.
-pub(crate) fn segment_duration(init: &[u8], segment: &[u8]) -> Result<f64, String> {
+pub fn segment_duration(init: &[u8], segment: &[u8]) -> Result<f64, String> {
     let moov = child(init, b"moov").ok_or("init segment has no moov")?;
     let trak = child(moov, b"trak").ok_or("init segment has no track")?;
     let tkhd = child(trak, b"tkhd").ok_or("track has no tkhd")?;

@@ -107,7 +107,7 @@ impl LadderOutput {
 }
 
 /// (peak, average) bit/s over `segments`.
-pub(crate) fn measure(segments: &[SegmentStat]) -> (u64, u64) {
+pub fn measure(segments: &[SegmentStat]) -> (u64, u64) {
     let peak = segments.iter().map(SegmentStat::bits_per_second).fold(0.0, f64::max);
     let bytes: u64 = segments.iter().map(|s| s.bytes).sum();
     let seconds: f64 = segments.iter().map(|s| s.duration).sum();

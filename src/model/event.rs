@@ -15,12 +15,22 @@ pub enum EventType {
     VideoFailed,
     /// An operator asked for a video to be processed again.
     ReprocessRequested,
+    /// The first start-rung segment of a processing video is stored: its creator can play it.
+    VideoPlayable,
+    /// A ready video's full ladder is published under a new master URL.
+    LadderCompleted,
 }
 
 impl EventType {
     /// Every event type.
-    pub const ALL: [EventType; 4] =
-        [EventType::UploadCompleted, EventType::VideoReady, EventType::VideoFailed, EventType::ReprocessRequested];
+    pub const ALL: [EventType; 6] = [
+        EventType::UploadCompleted,
+        EventType::VideoReady,
+        EventType::VideoFailed,
+        EventType::ReprocessRequested,
+        EventType::VideoPlayable,
+        EventType::LadderCompleted,
+    ];
 
     /// The stored spelling.
     pub fn as_str(self) -> &'static str {
@@ -29,6 +39,8 @@ impl EventType {
             EventType::VideoReady => "video_ready",
             EventType::VideoFailed => "video_failed",
             EventType::ReprocessRequested => "video_reprocess_requested",
+            EventType::VideoPlayable => "video_playable",
+            EventType::LadderCompleted => "video_ladder_completed",
         }
     }
 

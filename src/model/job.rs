@@ -9,15 +9,18 @@ use super::{Generation, VideoId};
 pub enum Stage {
     /// ffprobe the source, validate it, write the poster.
     Probe,
-    /// Encode the ladder and package it as HLS/CMAF in one ffmpeg run, uploading as it goes.
+    /// Phase 1: encode the start rungs (and the audio), publishing each segment as it lands.
     Transcode,
     /// Flip the video to `ready` and announce it.
     PublishReady,
+    /// Phase 2: encode the remaining rungs of a ready video and publish the full ladder under a
+    /// versioned master.
+    Ladder,
 }
 
 impl Stage {
     /// Every stage, in pipeline order.
-    pub const ALL: [Stage; 3] = [Stage::Probe, Stage::Transcode, Stage::PublishReady];
+    pub const ALL: [Stage; 4] = [Stage::Probe, Stage::Transcode, Stage::PublishReady, Stage::Ladder];
 
     /// The stored spelling.
     pub fn as_str(self) -> &'static str {
@@ -25,6 +28,16 @@ impl Stage {
             Stage::Probe => "probe",
             Stage::Transcode => "transcode",
             Stage::PublishReady => "publish_ready",
+            Stage::Ladder => "ladder",
+        }
+    }
+
+    /// The scheduling phase: 1 up to `ready` (the start rungs), 2 for the rest of the ladder.
+    /// Every runnable phase-1 job is claimed before any phase-2 job.
+    pub fn phase(self) -> u8 {
+        match self {
+            Stage::Probe | Stage::Transcode | Stage::PublishReady => 1,
+            Stage::Ladder => 2,
         }
     }
 

@@ -1,13 +1,22 @@
-//! The processing pipeline: `probe → transcode (ladder + HLS/CMAF packaging) → publish_ready`.
+//! The processing pipeline, in two phases:
+//! 1. `probe → transcode (the start rungs, published segment by segment) → publish_ready`: the
+//!    video is playable for its creator after the first segment and ready (in everyone's feed)
+//!    once the start rungs are complete;
+//! 2. `ladder`: the remaining rungs, published under a new versioned master.
 //!
 //! Work flows through `video_processing_jobs`, one row per stage of one generation of a video.
+//! A worker that finishes a stage starts the next phase-1 stage of the same video at once
+//! (no poll, no claim), and an idle worker wakes on new work (in-process signal, and
+//! `LISTEN/NOTIFY` on PostgreSQL) with a timed poll as the fallback.
 //! Any number of workers claim jobs with a lease they renew while working; a worker that dies
 //! stops renewing and another takes the job over. Failures are either deterministic (the upload
 //! is unacceptable: the video fails at once, not retryable) or transient (retried with
 //! exponential backoff and jitter up to the stage's attempt limit, then failed as retryable).
 
 pub mod deadline;
+mod progressive;
 mod relay;
+mod source;
 mod stages;
 pub mod worker;
 
@@ -16,6 +25,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -109,12 +119,27 @@ pub struct Pipeline {
     config: Arc<PipelineConfig>,
     tools: Arc<Tools>,
     worker_id: String,
+    sources: source::Sources,
+    wake: Arc<Notify>,
 }
 
 impl Pipeline {
     /// Builds the service; `worker_id` names this process in leases.
     pub fn new(db: Db, storage: Storage, config: PipelineConfig, tools: Tools, worker_id: String) -> Self {
-        Pipeline { db, storage, config: Arc::new(config), tools: Arc::new(tools), worker_id }
+        Pipeline {
+            db,
+            storage,
+            config: Arc::new(config),
+            tools: Arc::new(tools),
+            worker_id,
+            sources: source::Sources::default(),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Wakes this process's idle workers: new work is waiting (an upload completed here).
+    pub fn wake(&self) {
+        self.wake.notify_waiters();
     }
 
     /// The ffmpeg and ffprobe it runs.
@@ -127,18 +152,31 @@ impl Pipeline {
         &self.config
     }
 
+    fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Completes at the next [`Pipeline::wake`].
+    fn woken(&self) -> tokio::sync::futures::Notified<'_> {
+        self.wake.notified()
+    }
+
     fn lease_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         now + chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::seconds(60))
     }
 
-    /// Claims and runs one job. `None` when nothing is runnable.
-    pub async fn run_next(&self) -> Result<Option<JobReport>, PipelineError> {
+    /// Claims and runs one job, then every stage of the same video it hands straight on to this
+    /// worker. Empty when nothing is runnable.
+    pub async fn run_next(&self) -> Result<Vec<JobReport>, PipelineError> {
         let now = Utc::now();
-        let Some(job) = self.db.claim_job(&self.worker_id, self.lease_until(now), now).await? else {
-            return Ok(None);
-        };
-        let outcome = self.execute(&job).await?;
-        Ok(Some(JobReport { job_id: job.id, video_id: job.video_id, stage: job.stage, outcome }))
+        let mut next = self.db.claim_job(&self.worker_id, self.lease_until(now), now).await?;
+        let mut reports = Vec::new();
+        while let Some(job) = next {
+            let (outcome, handed) = self.execute(&job).await?;
+            reports.push(JobReport { job_id: job.id, video_id: job.video_id, stage: job.stage, outcome });
+            next = handed;
+        }
+        Ok(reports)
     }
 
     /// Relays events and runs jobs until none is runnable (tests and one-shot tools).
@@ -146,27 +184,30 @@ impl Pipeline {
         let mut reports = Vec::new();
         loop {
             self.relay(Utc::now()).await?;
-            match self.run_next().await? {
-                Some(report) => reports.push(report),
-                None => {
-                    self.record_queue_depth().await?;
-                    return Ok(reports);
-                }
+            let ran = self.run_next().await?;
+            if ran.is_empty() {
+                self.record_queue_depth().await?;
+                return Ok(reports);
             }
+            reports.extend(ran);
         }
     }
 
     #[tracing::instrument(skip_all, fields(job_id = %job.id, video_id = %job.video_id, stage = job.stage.as_str(), attempt = job.attempt))]
-    async fn execute(&self, job: &Job) -> Result<JobOutcome, PipelineError> {
+    async fn execute(&self, job: &Job) -> Result<(JobOutcome, Option<Job>), PipelineError> {
         if job.attempt > job.max_attempts {
             let reason = format!("{} gave up after {} attempts", job.stage.as_str(), job.max_attempts);
-            return self.fail_job(job, &reason, true).await;
+            return Ok((self.fail_job(job, &reason, true).await?, None));
         }
         let started = Instant::now();
         let result = self.run_leased(job).await;
         let elapsed_ms = started.elapsed().as_millis() as f64;
+        let mut handed = None;
         let outcome = match result {
-            Ok(()) => Ok(JobOutcome::Done),
+            Ok(next) => {
+                handed = next;
+                Ok(JobOutcome::Done)
+            }
             Err(StageError::LeaseLost) => Ok(JobOutcome::Lost),
             Err(StageError::Rejected(reason)) => self.fail_job(job, &reason, false).await,
             Err(StageError::Transient(error)) => self.retry_or_fail(job, &format!("{error:#}")).await,
@@ -174,12 +215,12 @@ impl Pipeline {
         let labels = [("stage", job.stage.as_str()), ("outcome", outcome_label(&outcome))];
         metrics::histogram!("pipeline_stage_ms", &labels).record(elapsed_ms);
         tracing::info!(?outcome, elapsed_ms, "job finished");
-        Ok(outcome)
+        Ok((outcome, handed))
     }
 
     /// Runs the stage while a heartbeat renews the lease; losing the lease cancels the stage
     /// (dropping it kills any ffmpeg it runs).
-    async fn run_leased(&self, job: &Job) -> Result<(), StageError> {
+    async fn run_leased(&self, job: &Job) -> Result<Option<Job>, StageError> {
         let lost = CancellationToken::new();
         let heartbeat = tokio::spawn(self.clone().heartbeat(job.id, lost.clone()));
         let result = tokio::select! {
@@ -225,7 +266,21 @@ impl Pipeline {
     }
 
     async fn fail_job(&self, job: &Job, reason: &str, retryable: bool) -> Result<JobOutcome, PipelineError> {
+        if job.stage == Stage::Ladder {
+            return self.fail_ladder(job, reason).await;
+        }
         self.fail(job.video_id, job.generation, reason, retryable, Utc::now()).await?;
+        Ok(JobOutcome::Failed)
+    }
+
+    /// Phase 2 gave up: the video stays ready on its start rungs, the reason is recorded, and
+    /// [`Pipeline::reprocess`] runs phase 2 again.
+    async fn fail_ladder(&self, job: &Job, reason: &str) -> Result<JobOutcome, PipelineError> {
+        let now = Utc::now();
+        self.db.give_up_job(job, reason, now).await?;
+        self.db.fail_ladder(job.video_id, job.generation, reason, now).await?;
+        metrics::counter!("pipeline_failures_total", "reason" => failure_label(reason)).increment(1);
+        tracing::warn!(video_id = %job.video_id, generation = %job.generation, reason, "ladder failed; the video stays ready");
         Ok(JobOutcome::Failed)
     }
 
@@ -254,9 +309,21 @@ impl Pipeline {
         Ok(failed)
     }
 
-    /// Starts a new generation of a ready or failed video. Returns it, or `None` when the video
-    /// is processing (or does not exist).
+    /// Starts a new generation of a ready or failed video; for a ready video whose phase 2
+    /// failed, runs phase 2 again instead (the video stays ready). Returns the generation, or
+    /// `None` when the video is processing (or does not exist).
     pub async fn reprocess(&self, video_id: VideoId, now: DateTime<Utc>) -> Result<Option<Generation>, PipelineError> {
+        let event = OutboxEvent {
+            id: Uuid::now_v7(),
+            event_type: EventType::ReprocessRequested,
+            aggregate_id: video_id.to_string(),
+            payload: json!({"video_id": video_id, "phase": 2}),
+            created_at: now,
+        };
+        if let Some(generation) = self.db.retry_ladder(video_id, self.config.max_attempts, &event, now).await? {
+            tracing::info!(%video_id, %generation, "ladder restarted");
+            return Ok(Some(generation));
+        }
         let inputs = self.db.score_inputs(video_id).await?;
         let value = score::value_score(&self.config.score, &inputs);
         let first = NewJob {

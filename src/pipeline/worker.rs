@@ -1,4 +1,6 @@
-//! The worker loop: relay, enforce the deadline, claim and run jobs; poll when idle.
+//! The worker loop: relay, enforce the deadline, claim and run jobs. An idle worker sleeps
+//! until it is woken (an upload completed in this process, or a PostgreSQL notification) or the
+//! poll interval passes, whichever comes first.
 
 use std::time::{Duration, Instant};
 
@@ -16,6 +18,10 @@ const UPKEEP_EVERY: Duration = Duration::from_secs(10);
 pub async fn run(pipeline: Pipeline, shutdown: CancellationToken) {
     let mut last_upkeep: Option<Instant> = None;
     while !shutdown.is_cancelled() {
+        // Registered before looking for work, so a wake-up during the claim is not lost.
+        let woken = pipeline.woken();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
         if last_upkeep.is_none_or(|at| at.elapsed() >= UPKEEP_EVERY) {
             upkeep(&pipeline).await;
             last_upkeep = Some(Instant::now());
@@ -38,8 +44,7 @@ pub async fn run(pipeline: Pipeline, shutdown: CancellationToken) {
             }
         };
         let idle = match ran {
-            Ok(Some(_)) => false,
-            Ok(None) => true,
+            Ok(reports) => reports.is_empty(),
             Err(err) => {
                 tracing::warn!(error = %err, "claiming a job failed");
                 true
@@ -48,8 +53,36 @@ pub async fn run(pipeline: Pipeline, shutdown: CancellationToken) {
         if idle {
             tokio::select! {
                 () = tokio::time::sleep(pipeline.config().poll_interval) => {}
+                () = &mut woken => {}
                 () = shutdown.cancelled() => {}
             }
+        }
+    }
+}
+
+/// Forwards PostgreSQL's new-work notifications to this process's idle workers until
+/// `shutdown`; reconnects after a lost connection. Returns at once on SQLite.
+pub async fn listen(pipeline: Pipeline, shutdown: CancellationToken) {
+    while !shutdown.is_cancelled() {
+        match pipeline.db().listen_for_work().await {
+            Ok(None) => return,
+            Ok(Some(mut listener)) => loop {
+                tokio::select! {
+                    received = listener.recv() => match received {
+                        Ok(_) => pipeline.wake(),
+                        Err(err) => {
+                            tracing::warn!(error = %err, "work notifications lost; reconnecting");
+                            break;
+                        }
+                    },
+                    () = shutdown.cancelled() => return,
+                }
+            },
+            Err(err) => tracing::warn!(error = %err, "cannot listen for work notifications; polling meanwhile"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(pipeline.config().poll_interval) => {}
+            () = shutdown.cancelled() => {}
         }
     }
 }

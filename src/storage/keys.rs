@@ -10,6 +10,16 @@
 //! packaged/{video_id}/hls/audio/…                   the audio rendition, same shape
 //! packaged/{video_id}/hls/poster.jpg
 //! packaged/{video_id}/hls/g{n}/…                     generation n ≥ 2 (a reprocess), same tree
+//!
+//! Inside a generation's tree (`{gen}` below), the two phases of the pipeline:
+//! {gen}/{start rung}/…, {gen}/audio/…                 phase 1, first attempt: start rungs + audio
+//! {gen}/preview.m3u8                                  phase 1: the preview master (start rungs)
+//! {gen}/master.m3u8                                   phase 1 done: the ready master (start rungs)
+//! {gen}/e{n}/…                                        phase 1, attempt n ≥ 2: the same, beside it
+//! {gen}/{rung}/…                                      phase 2, first attempt: the remaining rungs
+//! {gen}/l{n}/{rung}/…                                 phase 2, attempt n ≥ 2
+//! {gen}/master.v2.m3u8, {gen}/master.v2-a{n}.m3u8     phase 2 done: the full ladder's master
+//! {dir}/{master stem}~{N}p.m3u8                       a master capped at N p (served, not stored)
 //! staging/{upload_id}/part-{n:05}                   parts of an open upload (local backend)
 //! staging/{upload_id}/source                        multipart target of an open upload (S3 backend)
 //! ```
@@ -48,23 +58,6 @@ pub fn master(video_id: VideoId, generation: Generation) -> Path {
     packaged_root(video_id, generation).child(MASTER_PLAYLIST)
 }
 
-/// The origin path of a file at a generation's root, as served (a capped master's `~` stays
-/// literal here, where [`Path::child`] would percent-encode it).
-pub fn root_file_path(video_id: VideoId, generation: Generation, file: &str) -> String {
-    format!("{}/{file}", packaged_root(video_id, generation))
-}
-
-/// The file name of a master capped at `cap` (by short side): `master~540p.m3u8`. Served by the
-/// origin beside the full master, so each cap has its own cacheable URL.
-pub fn capped_master(cap: u32) -> String {
-    format!("master~{cap}p.m3u8")
-}
-
-/// The cap a capped master's file name asks for: `master~540p.m3u8` → 540.
-pub fn parse_capped_master(file: &str) -> Option<u32> {
-    file.strip_prefix("master~")?.strip_suffix("p.m3u8")?.parse().ok().filter(|cap| *cap > 0)
-}
-
 /// A generation's poster image.
 pub fn poster(video_id: VideoId, generation: Generation) -> Path {
     packaged_root(video_id, generation).child(POSTER)
@@ -78,6 +71,51 @@ pub fn rendition_dir(video_id: VideoId, generation: Generation, rendition: &str)
 /// A rendition's media playlist.
 pub fn media_playlist(video_id: VideoId, generation: Generation, rendition: &str) -> Path {
     rendition_dir(video_id, generation, rendition).child(MEDIA_PLAYLIST)
+}
+
+/// The preview master of a phase-1 tree: the start rungs while they grow.
+pub const PREVIEW_MASTER: &str = "preview.m3u8";
+
+/// Where attempt `attempt` of phase 1 writes its start rungs, audio and masters. The first
+/// attempt uses the generation's root; a restart after a crash writes beside it, so no URL a
+/// viewer may already hold ever changes its bytes.
+pub fn start_root(video_id: VideoId, generation: Generation, attempt: u32) -> Path {
+    let root = packaged_root(video_id, generation);
+    if attempt <= 1 { root } else { root.child(format!("e{attempt}")) }
+}
+
+/// Where attempt `attempt` of phase 2 writes the remaining rungs (same rule as [`start_root`]).
+pub fn ladder_root(video_id: VideoId, generation: Generation, attempt: u32) -> Path {
+    let root = packaged_root(video_id, generation);
+    if attempt <= 1 { root } else { root.child(format!("l{attempt}")) }
+}
+
+/// The versioned master listing the whole ladder, written by attempt `attempt` of phase 2 at the
+/// generation's root (a new URL: the start-rung master and its segments stay valid).
+pub fn ladder_master(video_id: VideoId, generation: Generation, attempt: u32) -> Path {
+    let name = if attempt <= 1 { "master.v2.m3u8".to_owned() } else { format!("master.v2-a{attempt}.m3u8") };
+    packaged_root(video_id, generation).child(name)
+}
+
+/// The file name of `master` capped at `cap` (short side): `master.v2.m3u8` → `master.v2~540p.m3u8`.
+pub fn capped_master(master: &str, cap: u32) -> String {
+    let stem = master.strip_suffix(".m3u8").unwrap_or(master);
+    format!("{stem}~{cap}p.m3u8")
+}
+
+/// The inverse of [`capped_master`]: `master.v2~540p.m3u8` → (`master.v2.m3u8`, 540).
+pub fn parse_capped_master(file: &str) -> Option<(String, u32)> {
+    let (stem, rest) = file.split_once('~')?;
+    let cap = rest.strip_suffix("p.m3u8")?.parse().ok().filter(|cap| *cap > 0)?;
+    stem.starts_with("master").then(|| (format!("{stem}.m3u8"), cap))
+}
+
+/// The key of `file` in the directory of `key` (a sibling).
+pub fn sibling(key: &str, file: &str) -> String {
+    match key.rsplit_once('/') {
+        Some((dir, _)) => format!("{dir}/{file}"),
+        None => file.to_owned(),
+    }
 }
 
 /// Prefix holding everything staged for one upload session.
@@ -102,7 +140,8 @@ pub struct PackagedPath<'a> {
     pub video_id: VideoId,
     /// The generation the object belongs to.
     pub generation: Generation,
-    /// The rendition directory, or `None` for objects at the generation root (masters, poster).
+    /// The rendition directory, or `None` for objects at the root of a generation or attempt
+    /// (masters, poster).
     pub rendition: Option<&'a str>,
     /// The file name.
     pub file: &'a str,
@@ -115,9 +154,10 @@ impl PackagedPath<'_> {
     }
 }
 
-/// Parses `packaged/{uuid}/hls/[g{n}/][{rendition}/]{file}`, refusing anything else: empty,
-/// dot-led or non-plain segments (so no traversal), other prefixes, `g1/` (generation 1 has no
-/// directory of its own) and nesting deeper than one rendition directory.
+/// Parses `packaged/{uuid}/hls/[g{n}/][e{n}/|l{n}/][{rendition}/]{file}`, refusing anything
+/// else: empty, dot-led or non-plain segments (so no traversal), other prefixes, `g1/`, `e1/` and
+/// `l1/` (first runs have no directory of their own) and nesting deeper than one rendition
+/// directory.
 pub fn parse_packaged(path: &str) -> Option<PackagedPath<'_>> {
     let segments: Vec<&str> = path.split('/').collect();
     if !segments.iter().all(|s| is_plain(s)) {
@@ -134,12 +174,25 @@ pub fn parse_packaged(path: &str) -> Option<PackagedPath<'_>> {
         [dir, tail @ ..] if !tail.is_empty() && generation_dir(dir).is_some() => (generation_dir(dir)?, tail),
         _ => (Generation::FIRST, rest),
     };
+    let rest = match rest {
+        [dir, tail @ ..] if !tail.is_empty() && attempt_dir(dir) => tail,
+        _ => rest,
+    };
     let (rendition, file) = match rest {
         [file] => (None, *file),
         [rendition, file] => (Some(*rendition), *file),
         _ => return None,
     };
     Some(PackagedPath { video_id, generation, rendition, file })
+}
+
+/// `e{n}` or `l{n}` with n ≥ 2: a restarted phase 1 or phase 2 ([`start_root`], [`ladder_root`]).
+fn attempt_dir(segment: &str) -> bool {
+    segment
+        .strip_prefix('e')
+        .or_else(|| segment.strip_prefix('l'))
+        .and_then(|n| n.parse::<u32>().ok())
+        .is_some_and(|n| n >= 2)
 }
 
 /// `g{n}` with n ≥ 2.
@@ -199,17 +252,6 @@ mod tests {
     }
 
     #[test]
-    fn capped_master_names_round_trip() {
-        assert_eq!(parse_capped_master(&capped_master(540)), Some(540));
-        assert_eq!(parse_capped_master(MASTER_PLAYLIST), None);
-        let path = root_file_path(video(), Generation::new(2), &capped_master(540));
-        assert_eq!(path, format!("packaged/{ID}/hls/g2/master~540p.m3u8"));
-        assert_eq!(parse_packaged(&path).and_then(|p| parse_capped_master(p.file)), Some(540));
-        assert_eq!(parse_capped_master("master~0p.m3u8"), None);
-        assert_eq!(parse_capped_master("master~abcp.m3u8"), None);
-    }
-
-    #[test]
     fn only_plain_packaged_paths_parse() {
         let master = format!("packaged/{ID}/hls/master.m3u8");
         let parsed = parse_packaged(&master).expect("master parses");
@@ -231,5 +273,44 @@ mod tests {
         ] {
             assert!(parse_packaged(&bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn restarts_and_the_ladder_write_beside_the_first_attempt() {
+        let (video, first, g2, g3) = (video(), Generation::FIRST, Generation::new(2), Generation::new(3));
+        let root = format!("packaged/{ID}/hls");
+        assert_eq!(start_root(video, first, 1).as_ref(), root);
+        assert_eq!(start_root(video, first, 2).as_ref(), format!("{root}/e2"));
+        assert_eq!(start_root(video, g3, 2).as_ref(), format!("{root}/g3/e2"));
+        assert_eq!(ladder_root(video, first, 1).as_ref(), root);
+        assert_eq!(ladder_root(video, first, 3).as_ref(), format!("{root}/l3"));
+        assert_eq!(ladder_master(video, first, 1).as_ref(), format!("{root}/master.v2.m3u8"));
+        assert_eq!(ladder_master(video, g2, 2).as_ref(), format!("{root}/g2/master.v2-a2.m3u8"));
+        for key in [
+            start_root(video, g3, 2).child("360p").child(FIRST_SEGMENT),
+            ladder_root(video, first, 3).child(MASTER_PLAYLIST),
+        ] {
+            let text = key.to_string();
+            let parsed = parse_packaged(&text).expect("an attempt directory parses");
+            assert_eq!(parsed.video_id, video);
+        }
+        let restarted = format!("{root}/g2/e3/360p/seg-00001.m4s");
+        assert!(parse_packaged(&restarted).is_some_and(|p| p.generation == g2 && p.rendition == Some("360p")));
+        assert!(parse_packaged(&format!("{root}/e2/preview.m3u8")).is_some_and(|p| p.is_master()));
+        assert!(parse_packaged(&format!("{root}/e1/360p/index.m3u8")).is_none(), "attempt 1 has no directory");
+    }
+
+    #[test]
+    fn capped_master_names_round_trip() {
+        for master in ["master.m3u8", "master.v2.m3u8", "master.v2-a2.m3u8"] {
+            let capped = capped_master(master, 540);
+            assert_eq!(parse_capped_master(&capped), Some((master.to_owned(), 540)), "{capped}");
+        }
+        assert_eq!(capped_master("master.v2.m3u8", 360), "master.v2~360p.m3u8");
+        assert_eq!(parse_capped_master("master.m3u8"), None);
+        assert_eq!(parse_capped_master("master~0p.m3u8"), None);
+        assert_eq!(parse_capped_master("preview~abcp.m3u8"), None);
+        assert_eq!(parse_capped_master("index~540p.m3u8"), None);
+        assert_eq!(sibling("a/b/master.m3u8", "master~540p.m3u8"), "a/b/master~540p.m3u8");
     }
 }

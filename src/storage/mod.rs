@@ -336,6 +336,15 @@ impl Storage {
         Ok(())
     }
 
+    /// Reads a small object whole; `None` when it does not exist.
+    pub async fn read_bytes(&self, key: &Path) -> Result<Option<Bytes>, StorageError> {
+        match self.objects.get(key).await {
+            Ok(result) => Ok(Some(result.bytes().await?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(other) => Err(other.into()),
+        }
+    }
+
     /// Streams an object through SHA-256.
     pub async fn sha256_of(&self, key: &Path) -> Result<String, StorageError> {
         let mut hasher = Sha256::new();

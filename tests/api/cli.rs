@@ -132,6 +132,9 @@ async fn reel_upload_wait_reaches_ready_and_prints_the_video() {
     assert!(output.status.success(), "reel upload failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
     let video_id = field(&stdout, "video_id").expect("the video id is printed");
     assert_eq!(field(&stdout, "status"), Some("ready"), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let millis =
+        |key| field(&stdout, key).and_then(|v| v.parse::<u64>().ok()).unwrap_or_else(|| panic!("{key}: {stdout}"));
+    assert!(millis("playable_after_ms") <= millis("ready_after_ms"), "playable no later than ready: {stdout}");
     assert!(field(&stdout, "manifest_url").is_some_and(|url| url.contains(video_id) && url.ends_with(".m3u8")));
     assert_eq!(app.video(video_id).await.status.as_str(), "ready");
 

@@ -1,17 +1,17 @@
-//! Crash safety: a worker killed mid-transcode loses its lease, another worker finishes the
-//! video, and the published outputs are complete and not duplicated.
+//! Crash safety: a worker killed mid-phase-1, after its preview was served, loses its lease;
+//! another worker restarts the phase under a new epoch and finishes the video, and no URL a
+//! viewer already fetched ever changes its bytes (playlists are only appended to).
 
-use std::collections::BTreeSet;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use reel::config::{Config, StorageBackend};
-use reel::model::{JobStatus, Stage};
 
-use crate::helpers::{Backend, JWT_SECRET, TestApp, portrait_clip, spawn_app_with, token};
+use crate::helpers::{Backend, JWT_SECRET, portrait_clip, spawn_app_with, token};
 use crate::on_both_backends;
+use crate::playable::assert_nothing_changed;
 
-on_both_backends!(a_worker_killed_mid_transcode_is_taken_over);
+on_both_backends!(a_worker_killed_mid_phase_one_is_taken_over);
 
 const LEASE: Duration = Duration::from_secs(2);
 
@@ -29,52 +29,57 @@ fn spawn_worker(config: &Config, dir: &std::path::Path) -> tokio::process::Child
     command.stdout(Stdio::null()).stderr(Stdio::null()).kill_on_drop(true).spawn().expect("reel worker starts")
 }
 
-impl TestApp {
-    async fn transcode_running_with_segments(&self, video_id: &str) -> bool {
-        let jobs = self.state.db.jobs_of(video_id.parse().expect("uuid")).await.expect("db");
-        let running = jobs.iter().any(|(job, status)| job.stage == Stage::Transcode && *status == JobStatus::Running);
-        let landed = self.keys_under(&format!("packaged/{video_id}/hls/360p")).await;
-        running && landed.iter().any(|key| key.ends_with(".m4s"))
-    }
-}
-
-async fn a_worker_killed_mid_transcode_is_taken_over(backend: Backend) {
-    let app = spawn_app_with(backend, |config| config.pipeline.lease = LEASE).await;
-    let (_, video_id) = app.upload(&token("gil"), &portrait_clip(720, 1280, 8)).await;
+async fn a_worker_killed_mid_phase_one_is_taken_over(backend: Backend) {
+    let app = spawn_app_with(backend, |config| {
+        config.pipeline.lease = LEASE;
+        config.pipeline.ladder.segment_seconds = 1.0;
+    })
+    .await;
+    let owner = token("gil");
+    let (_, video_id) = app.upload(&owner, &portrait_clip(540, 960, 20)).await;
     let scratch = tempfile::tempdir().expect("temp dir");
     let mut worker = spawn_worker(&app.config, scratch.path());
 
     let started = Instant::now();
-    while !app.transcode_running_with_segments(&video_id).await {
-        assert!(started.elapsed() < Duration::from_secs(90), "the worker never got to transcoding");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let preview = loop {
+        let status = app.status(&owner, &video_id).await;
+        assert_eq!(status["status"], "processing", "the worker finished before it could be killed: {status}");
+        if let Some(url) = status["playback_manifest_url"].as_str() {
+            break url.to_owned();
+        }
+        assert!(started.elapsed() < Duration::from_secs(90), "the worker never made the video playable");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let served = app.fetch_tree(&preview).await;
     worker.start_kill().expect("kill -9");
     worker.wait().await.expect("reaped");
 
     tokio::time::sleep(LEASE + Duration::from_millis(500)).await;
     let reports = app.drain().await;
     let stages: Vec<_> = reports.iter().map(|r| r.stage.as_str()).collect();
-    assert_eq!(stages, ["transcode", "publish_ready"], "this worker resumed where the killed one stopped");
-    let video = app.state.db.get_video(video_id.parse().expect("uuid")).await.expect("db").expect("video");
+    assert_eq!(stages, ["transcode", "publish_ready", "ladder"], "this worker resumed where the killed one stopped");
+    let video = app.video(&video_id).await;
     assert_eq!(video.status.as_str(), "ready");
     let jobs = app.state.db.jobs_of(video.id).await.expect("db");
     let transcode = jobs.iter().find(|(job, _)| job.stage.as_str() == "transcode").expect("transcode job");
     assert_eq!(transcode.0.attempt, 2, "the crash counted as one attempt");
 
-    let root = format!("packaged/{video_id}/hls");
-    for rendition in ["234p", "360p", "540p", "720p"] {
-        let playlist = String::from_utf8(app.object(&format!("{root}/{rendition}/index.m3u8")).await).expect("utf-8");
-        let mut expected: BTreeSet<String> =
-            playlist.lines().filter(|l| l.ends_with(".m4s")).map(str::to_owned).collect();
-        assert!(!expected.is_empty());
-        expected.extend(["init.mp4".to_owned(), "index.m3u8".to_owned()]);
-        let stored: BTreeSet<String> = app
-            .keys_under(&format!("{root}/{rendition}"))
-            .await
-            .into_iter()
-            .map(|key| key.rsplit('/').next().unwrap_or_default().to_owned())
-            .collect();
-        assert_eq!(stored, expected, "{rendition}: exactly the files its playlist names");
+    assert_nothing_changed(&app, &served).await;
+    let abandoned: Vec<_> = served.keys().filter(|url| url.ends_with("index.m3u8")).collect();
+    for url in abandoned {
+        let (_, _, text) = app.fetch(url).await;
+        assert!(
+            String::from_utf8_lossy(&text).ends_with("#EXT-X-ENDLIST\n"),
+            "{url}: the abandoned playlist is closed"
+        );
     }
+    let status = app.status(&owner, &video_id).await;
+    let manifest = status["playback_manifest_url"].as_str().expect("url");
+    let tree = app.fetch_tree(manifest).await;
+    let restarted: Vec<_> = tree.keys().filter(|url| url.contains("/e2/360p/")).collect();
+    assert!(!restarted.is_empty(), "the restart wrote its own tree beside the served one: {tree:?}");
+    let row = app.state.db.playback_row(video.id).await.expect("db").expect("row");
+    let start = row.manifest_url.map(|key| key.replace("master.v2.m3u8", "e2/master.m3u8"));
+    let start = app.state.delivery.url(&start.expect("manifest"));
+    app.fetch_tree(&start).await;
 }

@@ -13,5 +13,6 @@ mod media;
 mod memory;
 mod origin;
 mod pipeline;
+mod playable;
 mod playback;
 mod uploads;

@@ -61,12 +61,15 @@ async fn a_portrait_clip_becomes_a_ready_ladder(backend: Backend) {
     assert_eq!(app.video(&video_id).await.status.as_str(), "processing", "the upload answers before any transcoding");
     let reports = app.drain().await;
     let stages: Vec<_> = reports.iter().map(|r| r.stage.as_str()).collect();
-    assert_eq!(stages, ["probe", "transcode", "publish_ready"]);
+    assert_eq!(stages, ["probe", "transcode", "publish_ready", "ladder"]);
 
     let video = app.video(&video_id).await;
     assert_eq!(video.status.as_str(), "ready");
     let root = format!("packaged/{video_id}/hls");
-    let master = app.text(&format!("{root}/master.m3u8")).await;
+    let start = app.text(&format!("{root}/master.m3u8")).await;
+    let start_variants: Vec<&str> = start.lines().filter(|l| l.ends_with("index.m3u8")).collect();
+    assert_eq!(start_variants, ["360p/index.m3u8"], "the ready master lists the start rung only");
+    let master = app.text(&format!("{root}/master.v2.m3u8")).await;
     assert!(master.starts_with("#EXTM3U"));
     assert!(master.contains("#EXT-X-INDEPENDENT-SEGMENTS"));
     let variants: Vec<(BTreeMap<String, String>, String)> = master
@@ -96,7 +99,8 @@ async fn a_portrait_clip_becomes_a_ready_ladder(backend: Backend) {
     let mut timelines = Vec::new();
     for (_, uri) in &variants {
         let playlist = app.text(&format!("{root}/{uri}")).await;
-        assert!(playlist.contains("#EXT-X-PLAYLIST-TYPE:VOD") && playlist.contains("#EXT-X-ENDLIST"));
+        let kind = if uri.starts_with("360p") { "EVENT" } else { "VOD" };
+        assert!(playlist.contains(&format!("#EXT-X-PLAYLIST-TYPE:{kind}\n")) && playlist.contains("#EXT-X-ENDLIST"));
         assert!(playlist.contains("#EXT-X-MAP:URI=\"init.mp4\""));
         let durations = extinfs(&playlist);
         let total: f64 = durations.iter().sum();
@@ -122,7 +126,7 @@ async fn a_portrait_clip_becomes_a_ready_ladder(backend: Backend) {
     assert!(renditions.iter().all(|r| r.status == "ready" && r.segment_count == counts[0] as i64));
     let events: Vec<String> =
         app.state.db.events_for(&video_id).await.expect("db").into_iter().map(|e| e.event_type).collect();
-    assert_eq!(events, ["video_upload_completed", "video_ready"]);
+    assert_eq!(events, ["video_upload_completed", "video_playable", "video_ready", "video_ladder_completed"]);
     assert!(!app.object(&format!("{root}/poster.jpg")).await.is_empty(), "a poster is written");
 }
 
@@ -311,7 +315,7 @@ async fn higher_value_videos_are_claimed_first(backend: Backend) {
     app.state.pipeline.relay(Utc::now()).await.expect("relay");
     let order: Vec<String> = [app.state.pipeline.run_next().await, app.state.pipeline.run_next().await]
         .into_iter()
-        .map(|r| r.expect("claim").expect("a job").video_id.to_string())
+        .map(|r| r.expect("claim").first().expect("a job").video_id.to_string())
         .collect();
     assert_eq!(order, [second, first], "the star's later upload runs first");
 }

@@ -164,14 +164,14 @@ async fn caps_serve_a_distinct_master_without_the_higher_rungs(backend: Backend)
 
     let default = app.get_json(&token("viewer"), &path).await.2;
     let full = master_of(&default);
-    assert!(full.ends_with("/master.m3u8"));
+    assert!(full.ends_with("/master.v2.m3u8"), "the full ladder's versioned master: {full}");
     let full_text = app.http.get(&full).send().await.expect("get").text().await.expect("text");
     assert_eq!(heights(&full_text), [234, 360, 540, 720], "the default ceiling is 720p");
 
     let cohort = token_with("viewer2", Role::User, Some("low_conversion"));
     let low = app.get_json(&cohort, &path).await.2;
     let capped = master_of(&low);
-    assert!(capped.ends_with("/master~540p.m3u8"), "a distinct cacheable URL per cap: {capped}");
+    assert!(capped.ends_with("/master.v2~540p.m3u8"), "a distinct cacheable URL per cap: {capped}");
     let capped_text = app.http.get(&capped).send().await.expect("get").text().await.expect("text");
     assert_eq!(
         heights(&capped_text),
