@@ -102,6 +102,8 @@ fn claim_sql(skip_locked: bool) -> String {
          SET status = 'running', lease_owner = $1, lease_expires_at = $2, attempt = attempt + 1, \
              claimed_at = $3, updated_at = $3 \
          WHERE id = (SELECT j.id FROM video_processing_jobs j JOIN ({RUNNABLE}) r ON r.id = j.id \
+                     WHERE (j.status = 'queued' AND j.run_after <= $3) \
+                        OR (j.status = 'running' AND j.lease_expires_at < $3) \
                      ORDER BY r.phase, r.turn, j.priority DESC, r.last_served ASC NULLS FIRST, j.run_after, j.created_at \
                      LIMIT 1 {lock}) \
          RETURNING {JOB_COLUMNS}"

@@ -68,7 +68,7 @@ async fn a_portrait_clip_becomes_a_ready_ladder(backend: Backend) {
     let root = format!("packaged/{video_id}/hls");
     let start = app.text(&format!("{root}/master.m3u8")).await;
     let start_variants: Vec<&str> = start.lines().filter(|l| l.ends_with("index.m3u8")).collect();
-    assert_eq!(start_variants, ["360p/index.m3u8"], "the ready master lists the start rung only");
+    assert_eq!(start_variants, ["234p/index.m3u8", "360p/index.m3u8"], "the ready master lists the start rungs only");
     let master = app.text(&format!("{root}/master.v2.m3u8")).await;
     assert!(master.starts_with("#EXTM3U"));
     assert!(master.contains("#EXT-X-INDEPENDENT-SEGMENTS"));
@@ -99,7 +99,7 @@ async fn a_portrait_clip_becomes_a_ready_ladder(backend: Backend) {
     let mut timelines = Vec::new();
     for (_, uri) in &variants {
         let playlist = app.text(&format!("{root}/{uri}")).await;
-        let kind = if uri.starts_with("360p") { "EVENT" } else { "VOD" };
+        let kind = if uri.starts_with("234p") || uri.starts_with("360p") { "EVENT" } else { "VOD" };
         assert!(playlist.contains(&format!("#EXT-X-PLAYLIST-TYPE:{kind}\n")) && playlist.contains("#EXT-X-ENDLIST"));
         assert!(playlist.contains("#EXT-X-MAP:URI=\"init.mp4\""));
         let durations = extinfs(&playlist);

@@ -142,14 +142,14 @@ async fn a_clip_plays_while_processing_then_upgrades_to_the_full_ladder(backend:
     assert!(full.ends_with("/master.v2.m3u8"), "a new, versioned master: {full}");
     let profiles: Vec<&str> =
         status["renditions"].as_array().expect("renditions").iter().filter_map(|r| r["profile"].as_str()).collect();
-    assert_eq!(profiles, ["360p", "540p"]);
+    assert_eq!(profiles, ["234p", "360p", "540p"]);
     let full_tree = app.fetch_tree(full).await;
     let variants: Vec<&String> = full_tree.keys().filter(|u| u.ends_with("p/index.m3u8")).collect();
-    assert_eq!(variants.len(), 2, "{variants:?}");
+    assert_eq!(variants.len(), 3, "{variants:?}");
     if let Some(start_master) = start_master {
         assert!(start_master.ends_with("/master.m3u8"), "{start_master}");
         let start_tree = app.fetch_tree(&start_master).await;
-        assert_eq!(start_tree.keys().filter(|u| u.ends_with("p/index.m3u8")).count(), 1);
+        assert_eq!(start_tree.keys().filter(|u| u.ends_with("p/index.m3u8")).count(), 2, "the floor and 360p");
     }
     let events: Vec<String> =
         app.state.db.events_for(&video_id).await.expect("db").into_iter().map(|e| e.event_type).collect();

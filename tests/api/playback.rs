@@ -194,7 +194,7 @@ async fn caps_serve_a_distinct_master_without_the_higher_rungs(backend: Backend)
         app.http.get(&policy_url).bearer_auth(&admin).send().await.expect("request").json().await.expect("json");
     assert_eq!(stored, policy);
     let limited = app.get_json(&token("viewer"), &path).await.2;
-    assert!(master_of(&limited).ends_with("/master~360p.m3u8"), "the per-video bitrate cap applies");
+    assert!(master_of(&limited).ends_with("/master.v2~360p.m3u8"), "the per-video bitrate cap applies");
     assert_eq!(
         (limited["delivery"]["cache_tier_hint"].as_str(), limited["delivery"]["prefetch_priority"].as_i64()),
         (Some("hot"), Some(9))
