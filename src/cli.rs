@@ -13,6 +13,7 @@ use crate::app::{self, Application};
 use crate::client::ReelClient;
 use crate::client::commands::{self, UploadCommand};
 use crate::config::{Config, StorageBackend};
+use crate::delivery::signing::KeyRing;
 use crate::model::{Role, UserId};
 use crate::telemetry;
 
@@ -81,6 +82,25 @@ enum ServiceCommand {
     },
     /// Print the effective configuration (secrets redacted).
     Config,
+    /// Manage the ES256 keys that sign playback URLs (stored in the database).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+/// `reel keys …`
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Add a new signing key; older keys keep verifying until removed.
+    Rotate,
+    /// List the key ids, newest (the signing key) first.
+    List,
+    /// Remove a key (never the last one): URLs signed with it stop working.
+    Remove {
+        /// The key id.
+        kid: String,
+    },
 }
 
 /// Commands that talk to a running reel over HTTP.
@@ -153,12 +173,29 @@ impl ServiceCommand {
                 println!("{}", mint(&config, &user, admin, cohort, ttl)?);
                 Ok(())
             }
+            ServiceCommand::Keys { command } => keys(&config, command).await,
             ServiceCommand::Config => {
                 println!("{}", toml::to_string_pretty(&config)?);
                 Ok(())
             }
         }
     }
+}
+
+async fn keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
+    let (db, _) = app::open_backends(config).await?;
+    match command {
+        KeysCommand::Rotate => println!("{}", KeyRing::new(db).rotate().await?),
+        KeysCommand::List => {
+            for key in db.playback_keys().await? {
+                println!("{}\t{}", key.kid, key.created_at.to_rfc3339());
+            }
+        }
+        KeysCommand::Remove { kid } => {
+            anyhow::ensure!(db.remove_playback_key(&kid).await?, "no key {kid} removed (unknown, or the last key)");
+        }
+    }
+    Ok(())
 }
 
 async fn serve(config: Config, workers: bool) -> anyhow::Result<()> {

@@ -11,6 +11,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 use crate::media::{LadderConfig, Tools};
+use crate::model::PlaybackAccess;
 use crate::model::score::ScoreWeights;
 
 /// A secret value: never printed by `Debug` or by `reel config`.
@@ -323,6 +324,11 @@ pub struct DeliveryConfig {
     /// How long a client should wait before polling a processing video again.
     #[serde(with = "humantime_serde")]
     pub poll_after: Duration,
+    /// Playback access of videos without their own policy: `public` or `signed`.
+    pub playback: PlaybackAccess,
+    /// Lifetime of a signed playback token (it must cover watching the video).
+    #[serde(with = "humantime_serde")]
+    pub playback_token_ttl: Duration,
 }
 
 impl Default for DeliveryConfig {
@@ -340,6 +346,8 @@ impl Default for DeliveryConfig {
             warm_score: 0.3,
             beacon_events_per_minute: 600,
             poll_after: Duration::from_secs(2),
+            playback: PlaybackAccess::Public,
+            playback_token_ttl: Duration::from_secs(3600),
         }
     }
 }

@@ -81,6 +81,9 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(origin::top))
         .routes(routes!(origin::nested))
         .routes(routes!(origin::generation))
+        .routes(routes!(origin::signed_top))
+        .routes(routes!(origin::signed_nested))
+        .routes(routes!(origin::signed_generation))
 }
 
 /// The web app (`server.web_dir`) for every path no route matched; API-looking paths keep the

@@ -7,6 +7,7 @@
 
 mod delivery;
 mod jobs;
+mod keys;
 mod outbox;
 mod rows;
 mod uploads;
@@ -20,6 +21,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{PgPool, SqlitePool};
 
 pub use delivery::{EngagementDelta, OpsVideoRow, PlaybackRow, StoredDefaults};
+pub use keys::PlaybackKeyRow;
 pub use outbox::StoredEvent;
 pub use uploads::NewUploadSession;
 pub use videos::{Failure, NewRendition, NewVideo, ProbeFacts, RenditionRow};
