@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 type Res<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
-const SECRET: &str = "bench-secret";
+const SECRET: &str = "bench-secret-of-at-least-32-bytes";
 const POLL: Duration = Duration::from_millis(10);
 
 /// complete → playable, ready, ladder complete (seconds).
@@ -164,7 +164,7 @@ async fn upload(http: &reqwest::Client, base: &str, token: &str, clip: &[u8]) ->
 
 fn token(user: &str) -> Res<String> {
     let exp = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() + 3600;
-    let claims = Claims { sub: user.into(), exp, role: Role::User, cohort: None };
+    let claims = Claims { sub: user.into(), exp, nbf: None, role: Role::User, cohort: None };
     Ok(Authenticator::new(SECRET.as_bytes()).issue(&claims)?)
 }
 

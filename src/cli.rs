@@ -165,6 +165,9 @@ impl ServiceCommand {
         }
         let config = Config::load(config_file, overrides)?;
         telemetry::init_logging(&config.log);
+        if matches!(self, ServiceCommand::Serve { .. } | ServiceCommand::Worker | ServiceCommand::Token { .. }) {
+            config.jwt_secret()?;
+        }
         match self {
             ServiceCommand::Serve { no_workers, .. } => serve(config, !no_workers).await,
             ServiceCommand::Worker => app::run_workers(config, app::shutdown_signal()).await,
@@ -212,7 +215,8 @@ async fn serve(config: Config, workers: bool) -> anyhow::Result<()> {
 fn print_quickstart(addr: SocketAddr, token: &str) {
     eprintln!(
         "\nreel is running on http://{addr} (SQLite + local files under ./data)\n\
-         A token for user 'demo' (valid 24 h; mint others with `reel token --user NAME`):\n\n  \
+         A token for user 'demo' (valid 24 h; mint others with `reel token --user NAME`). It is a\n\
+         credential: it is shown here once and never logged.\n\n  \
          export TOKEN={token}\n\n\
          Start an upload:\n\n  \
          curl -s -X POST http://{addr}/v1/videos/uploads -H \"Authorization: Bearer $TOKEN\" \\\n    \
@@ -224,9 +228,31 @@ fn print_quickstart(addr: SocketAddr, token: &str) {
 
 fn mint(config: &Config, user: &str, admin: bool, cohort: Option<String>, ttl: Duration) -> anyhow::Result<String> {
     let user = UserId::parse(user)?;
-    let exp = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() + ttl.as_secs();
+    let exp = expiry(SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs(), ttl)?;
     let role = if admin { Role::Admin } else { Role::User };
-    let claims = Claims { sub: user.to_string(), exp, role, cohort };
+    let claims = Claims { sub: user.to_string(), exp, nbf: None, role, cohort };
     let auth = Authenticator::new(config.jwt_secret()?.expose().as_bytes());
     Ok(auth.issue(&claims)?)
+}
+
+/// Latest expiry a token may carry: JWT numeric dates must stay exact in a JSON number (2^53).
+const MAX_EXP: u64 = (1 << 53) - 1;
+
+/// `now + ttl` in Unix seconds, refused when it overflows.
+fn expiry(now: u64, ttl: Duration) -> anyhow::Result<u64> {
+    now.checked_add(ttl.as_secs())
+        .filter(|exp| *exp <= MAX_EXP)
+        .ok_or_else(|| anyhow::anyhow!("--ttl {} is too long", humantime::format_duration(ttl)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ttl_that_overflows_is_refused() {
+        assert_eq!(expiry(100, Duration::from_secs(60)).expect("fits"), 160);
+        assert!(expiry(100, Duration::from_secs(u64::MAX)).is_err());
+        assert!(expiry(100, Duration::from_secs(MAX_EXP)).is_err());
+    }
 }
