@@ -288,6 +288,9 @@ pub struct Completed {
     responses(
         (status = 202, description = "the video exists and is processing", body = Completed, links(
             ("get_video" = (operation_id = "get_video", parameters(("id" = "$response.body#/video_id")))),
+            ("get_video_policy" = (operation_id = "get_video_policy", parameters(("id" = "$response.body#/video_id")))),
+            ("set_video_policy" = (operation_id = "set_video_policy", parameters(("id" = "$response.body#/video_id")))),
+            ("reprocess_video" = (operation_id = "reprocess_video", parameters(("id" = "$response.body#/video_id")))),
         )),
         Authenticated, NotFound, Conflict, Unprocessable,
     ),
