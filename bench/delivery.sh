@@ -85,7 +85,7 @@ wrk -v 2>&1 | head -1 || true # wrk -v prints its version and exits 1
 
 say "building reel (release)"
 cargo build --release --locked
-token=$(REEL_AUTH__JWT_SECRET=bench "$reel_bin" token --user bench)
+token=$(REEL_AUTH__JWT_SECRET=bench-secret-of-at-least-32-bytes "$reel_bin" token --user bench)
 auth=(-H "Authorization: Bearer $token")
 
 # Starts reel on $reel_port with the throwaway database and object dir; extra args go to serve.
@@ -93,7 +93,7 @@ start_reel() {
   local cpus=$1
   shift
   taskset -c "$(cpus_or_all "$cpus")" env REEL_DATABASE__URL="sqlite://$tmp/reel.db" \
-    REEL_STORAGE__LOCAL_ROOT="$tmp/objects" REEL_AUTH__JWT_SECRET=bench REEL_LOG__FILTER=warn \
+    REEL_STORAGE__LOCAL_ROOT="$tmp/objects" REEL_AUTH__JWT_SECRET=bench-secret-of-at-least-32-bytes REEL_LOG__FILTER=warn \
     REEL_PIPELINE__WORKERS=1 REEL_PIPELINE__WORK_DIR="$tmp/work" \
     "$reel_bin" serve --bind "127.0.0.1:$reel_port" "$@" >>"$tmp/reel.log" 2>&1 &
   reel_pid=$!

@@ -164,7 +164,7 @@ async fn upload(http: &reqwest::Client, base: &str, token: &str, clip: &[u8]) ->
 
 fn token(user: &str) -> Res<String> {
     let exp = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() + 3600;
-    let claims = Claims { sub: user.into(), exp, role: Role::User, cohort: None };
+    let claims = Claims { sub: user.into(), exp, nbf: None, role: Role::User, cohort: None };
     Ok(Authenticator::new(SECRET.as_bytes()).issue(&claims)?)
 }
 

@@ -38,6 +38,7 @@ pub async fn state(config: &Config, public_url: String) -> anyhow::Result<AppSta
     let auth = Authenticator::new(config.jwt_secret()?.expose().as_bytes());
     let delivery =
         Delivery::new(db.clone(), storage.clone(), config.delivery.clone(), config.pipeline.score, &public_url);
+    delivery.keys().ensure_key().await?;
     let ingest = Ingest::new(db.clone(), storage.clone(), config.uploads.clone(), public_url);
     let pipeline =
         Pipeline::new(db.clone(), storage.clone(), config.pipeline.clone(), config.media.clone(), worker_id());

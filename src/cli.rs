@@ -13,6 +13,7 @@ use crate::app::{self, Application};
 use crate::client::ReelClient;
 use crate::client::commands::{self, UploadCommand};
 use crate::config::{Config, StorageBackend};
+use crate::delivery::signing::KeyRing;
 use crate::model::{Role, UserId};
 use crate::telemetry;
 
@@ -81,6 +82,25 @@ enum ServiceCommand {
     },
     /// Print the effective configuration (secrets redacted).
     Config,
+    /// Manage the ES256 keys that sign playback URLs (stored in the database).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+/// `reel keys …`
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Add a new signing key; older keys keep verifying until removed.
+    Rotate,
+    /// List the key ids, newest (the signing key) first.
+    List,
+    /// Remove a key (never the last one): URLs signed with it stop working.
+    Remove {
+        /// The key id.
+        kid: String,
+    },
 }
 
 /// Commands that talk to a running reel over HTTP.
@@ -145,6 +165,9 @@ impl ServiceCommand {
         }
         let config = Config::load(config_file, overrides)?;
         telemetry::init_logging(&config.log);
+        if matches!(self, ServiceCommand::Serve { .. } | ServiceCommand::Worker | ServiceCommand::Token { .. }) {
+            config.jwt_secret()?;
+        }
         match self {
             ServiceCommand::Serve { no_workers, .. } => serve(config, !no_workers).await,
             ServiceCommand::Worker => app::run_workers(config, app::shutdown_signal()).await,
@@ -153,12 +176,29 @@ impl ServiceCommand {
                 println!("{}", mint(&config, &user, admin, cohort, ttl)?);
                 Ok(())
             }
+            ServiceCommand::Keys { command } => keys(&config, command).await,
             ServiceCommand::Config => {
                 println!("{}", toml::to_string_pretty(&config)?);
                 Ok(())
             }
         }
     }
+}
+
+async fn keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
+    let (db, _) = app::open_backends(config).await?;
+    match command {
+        KeysCommand::Rotate => println!("{}", KeyRing::new(db).rotate().await?),
+        KeysCommand::List => {
+            for key in db.playback_keys().await? {
+                println!("{}\t{}", key.kid, key.created_at.to_rfc3339());
+            }
+        }
+        KeysCommand::Remove { kid } => {
+            anyhow::ensure!(db.remove_playback_key(&kid).await?, "no key {kid} removed (unknown, or the last key)");
+        }
+    }
+    Ok(())
 }
 
 async fn serve(config: Config, workers: bool) -> anyhow::Result<()> {
@@ -175,7 +215,8 @@ async fn serve(config: Config, workers: bool) -> anyhow::Result<()> {
 fn print_quickstart(addr: SocketAddr, token: &str) {
     eprintln!(
         "\nreel is running on http://{addr} (SQLite + local files under ./data)\n\
-         A token for user 'demo' (valid 24 h; mint others with `reel token --user NAME`):\n\n  \
+         A token for user 'demo' (valid 24 h; mint others with `reel token --user NAME`). It is a\n\
+         credential: it is shown here once and never logged.\n\n  \
          export TOKEN={token}\n\n\
          Start an upload:\n\n  \
          curl -s -X POST http://{addr}/v1/videos/uploads -H \"Authorization: Bearer $TOKEN\" \\\n    \
@@ -187,9 +228,31 @@ fn print_quickstart(addr: SocketAddr, token: &str) {
 
 fn mint(config: &Config, user: &str, admin: bool, cohort: Option<String>, ttl: Duration) -> anyhow::Result<String> {
     let user = UserId::parse(user)?;
-    let exp = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() + ttl.as_secs();
+    let exp = expiry(SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs(), ttl)?;
     let role = if admin { Role::Admin } else { Role::User };
-    let claims = Claims { sub: user.to_string(), exp, role, cohort };
+    let claims = Claims { sub: user.to_string(), exp, nbf: None, role, cohort };
     let auth = Authenticator::new(config.jwt_secret()?.expose().as_bytes());
     Ok(auth.issue(&claims)?)
+}
+
+/// Latest expiry a token may carry: JWT numeric dates must stay exact in a JSON number (2^53).
+const MAX_EXP: u64 = (1 << 53) - 1;
+
+/// `now + ttl` in Unix seconds, refused when it overflows.
+fn expiry(now: u64, ttl: Duration) -> anyhow::Result<u64> {
+    now.checked_add(ttl.as_secs())
+        .filter(|exp| *exp <= MAX_EXP)
+        .ok_or_else(|| anyhow::anyhow!("--ttl {} is too long", humantime::format_duration(ttl)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ttl_that_overflows_is_refused() {
+        assert_eq!(expiry(100, Duration::from_secs(60)).expect("fits"), 160);
+        assert!(expiry(100, Duration::from_secs(u64::MAX)).is_err());
+        assert!(expiry(100, Duration::from_secs(MAX_EXP)).is_err());
+    }
 }

@@ -11,6 +11,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 use crate::media::{LadderConfig, Tools};
+use crate::model::PlaybackAccess;
 use crate::model::score::ScoreWeights;
 
 /// A secret value: never printed by `Debug` or by `reel config`.
@@ -90,16 +91,28 @@ impl Default for ServerConfig {
 }
 
 /// `[database]`
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DatabaseConfig {
-    /// `sqlite://PATH` (embedded default) or `postgres://…`. `REEL_DATABASE__URL`.
+    /// `sqlite://PATH` (embedded default) or `postgres://…`. `REEL_DATABASE__URL`. Its password
+    /// is redacted wherever the URL is shown.
+    #[serde(serialize_with = "serialize_redacted")]
     pub url: String,
     /// Pool size. `REEL_DATABASE__MAX_CONNECTIONS`.
     pub max_connections: u32,
     /// How long a request waits for a connection before answering 503.
     #[serde(with = "humantime_serde")]
     pub acquire_timeout: Duration,
+}
+
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .finish()
+    }
 }
 
 impl Default for DatabaseConfig {
@@ -323,6 +336,11 @@ pub struct DeliveryConfig {
     /// How long a client should wait before polling a processing video again.
     #[serde(with = "humantime_serde")]
     pub poll_after: Duration,
+    /// Playback access of videos without their own policy: `public` or `signed`.
+    pub playback: PlaybackAccess,
+    /// Lifetime of a signed playback token (it must cover watching the video).
+    #[serde(with = "humantime_serde")]
+    pub playback_token_ttl: Duration,
 }
 
 impl Default for DeliveryConfig {
@@ -340,6 +358,8 @@ impl Default for DeliveryConfig {
             warm_score: 0.3,
             beacon_events_per_minute: 600,
             poll_after: Duration::from_secs(2),
+            playback: PlaybackAccess::Public,
+            playback_token_ttl: Duration::from_secs(3600),
         }
     }
 }
@@ -383,7 +403,15 @@ pub enum ConfigError {
     /// The JWT secret file could not be read or created.
     #[error("cannot read or create the JWT secret file {path:?}: {source}")]
     SecretFile { path: PathBuf, source: std::io::Error },
+    /// The JWT secret is empty or too short to resist guessing.
+    #[error(
+        "the JWT secret {0} is shorter than {MIN_SECRET_BYTES} bytes; use a random one, e.g. `openssl rand -hex 32`"
+    )]
+    WeakSecret(String),
 }
+
+/// Shortest JWT secret accepted (HS256 needs at least the hash's 32 bytes).
+pub const MIN_SECRET_BYTES: usize = 32;
 
 /// S3's multipart limits.
 pub const MIN_PART_SIZE: u64 = 5 << 20;
@@ -425,31 +453,133 @@ impl Config {
     }
 
     /// The JWT secret: configured, or read from (and on first use written to) the secret file.
+    /// A secret shorter than [`MIN_SECRET_BYTES`] (an empty file included) is refused.
     pub fn jwt_secret(&self) -> Result<Secret, ConfigError> {
         if let Some(secret) = &self.auth.jwt_secret {
-            return Ok(secret.clone());
+            return strong(secret.clone(), "in auth.jwt_secret");
         }
         let path = &self.auth.jwt_secret_file;
         let io = |source| ConfigError::SecretFile { path: path.clone(), source };
-        match std::fs::read_to_string(path) {
-            Ok(text) => Ok(Secret::new(text.trim())),
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir).map_err(io)?;
                 }
-                let secret = hex::encode(rand::random::<[u8; 32]>());
-                write_private(path, &secret).map_err(io)?;
-                Ok(Secret::new(secret))
+                create_secret_file(path).map_err(io)?
             }
-            Err(e) => Err(io(e)),
-        }
+            Err(e) => return Err(io(e)),
+        };
+        strong(Secret::new(text.trim()), &format!("in {}", path.display()))
     }
 }
 
+fn strong(secret: Secret, origin: &str) -> Result<Secret, ConfigError> {
+    if secret.expose().len() < MIN_SECRET_BYTES {
+        return Err(ConfigError::WeakSecret(origin.to_owned()));
+    }
+    Ok(secret)
+}
+
+/// Creates the secret file atomically: a random secret written and synced to a private temp
+/// file beside it, then linked into place, so no process ever reads it empty. When another
+/// process won the race, its secret is the one returned.
 #[cfg(unix)]
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+fn create_secret_file(path: &Path) -> std::io::Result<String> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
-    file.write_all(text.as_bytes())
+    let secret = hex::encode(rand::random::<[u8; 32]>());
+    let temp = path.with_extension(format!("tmp-{}", hex::encode(rand::random::<[u8; 8]>())));
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temp)?;
+    let linked =
+        file.write_all(secret.as_bytes()).and_then(|()| file.sync_all()).and_then(|()| std::fs::hard_link(&temp, path));
+    std::fs::remove_file(&temp)?;
+    match linked {
+        Ok(()) => Ok(secret),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::read_to_string(path),
+        Err(e) => Err(e),
+    }
+}
+
+/// `url` with any password replaced by `[redacted]` (for `reel config`, logs and errors).
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:[redacted]@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+fn serialize_redacted<S: serde::Serializer>(url: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&redact_url(url))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_file(path: &Path) -> Config {
+        let mut config = Config::default();
+        config.auth.jwt_secret_file = path.to_owned();
+        config
+    }
+
+    #[test]
+    fn short_or_empty_secrets_are_refused() {
+        let mut config = Config::default();
+        config.auth.jwt_secret = Some(Secret::new("too-short"));
+        assert!(matches!(config.jwt_secret(), Err(ConfigError::WeakSecret(_))));
+        config.auth.jwt_secret = Some(Secret::new("x".repeat(MIN_SECRET_BYTES)));
+        assert!(config.jwt_secret().is_ok());
+
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("jwt-secret");
+        std::fs::write(&path, "\n").expect("write");
+        assert!(matches!(with_file(&path).jwt_secret(), Err(ConfigError::WeakSecret(_))), "an empty file");
+    }
+
+    #[test]
+    fn the_secret_file_is_created_once_privately_and_reused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("nested/jwt-secret");
+        let first = with_file(&path).jwt_secret().expect("created");
+        assert!(first.expose().len() >= MIN_SECRET_BYTES);
+        assert_eq!(std::fs::metadata(&path).expect("file").permissions().mode() & 0o777, 0o600);
+        assert_eq!(with_file(&path).jwt_secret().expect("read").expose(), first.expose());
+        let names: Vec<_> = std::fs::read_dir(path.parent().expect("dir")).expect("list").collect();
+        assert_eq!(names.len(), 1, "no temp file is left behind");
+    }
+
+    #[test]
+    fn concurrent_creators_agree_on_one_secret() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("jwt-secret");
+        let secrets: Vec<String> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| with_file(&path).jwt_secret().expect("secret").expose().to_owned()))
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("thread")).collect()
+        });
+        assert!(secrets.iter().all(|s| s == &secrets[0] && s.len() >= MIN_SECRET_BYTES), "{secrets:?}");
+    }
+
+    #[test]
+    fn the_database_password_is_redacted_everywhere_it_is_shown() {
+        let mut config = Config::default();
+        config.database.url = "postgres://reel:hunter2@db.internal:5432/reel".into();
+        let shown = toml::to_string_pretty(&config).expect("toml");
+        assert!(
+            !shown.contains("hunter2") && shown.contains("postgres://reel:[redacted]@db.internal:5432/reel"),
+            "{shown}"
+        );
+        assert!(!format!("{config:?}").contains("hunter2"));
+        assert_eq!(redact_url("sqlite://./data/reel.db"), "sqlite://./data/reel.db");
+        assert!(!redact_url("postgres://u:p@ss w@h/db").contains("p@ss"));
+    }
 }

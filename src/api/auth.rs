@@ -19,6 +19,9 @@ pub struct Claims {
     pub sub: String,
     /// Expiry, seconds since the epoch.
     pub exp: u64,
+    /// Not valid before, seconds since the epoch (checked when present).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
     /// `admin` for operations staff.
     #[serde(default)]
     pub role: Role,
@@ -58,7 +61,8 @@ impl Authenticator {
 
     /// Verifies a token and returns the caller it names.
     pub fn verify(&self, token: &str) -> Result<AuthUser, ApiError> {
-        let validation = Validation::new(Algorithm::HS256);
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.validate_nbf = true;
         let data = jsonwebtoken::decode::<Claims>(token, &self.0.decoding, &validation)
             .map_err(|_| ApiError::unauthorized("invalid or expired token"))?;
         let id = UserId::parse(&data.claims.sub)
@@ -82,8 +86,49 @@ where
         let token = header
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(bearer_token)
             .ok_or_else(|| ApiError::unauthorized("authorization must be 'Bearer <token>'"))?;
         Authenticator::from_ref(state).verify(token.trim())
+    }
+}
+
+/// The token of a `Bearer <token>` header value; the scheme is case-insensitive (RFC 9110 §11.1).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"unit-test-secret-of-at-least-32-bytes";
+
+    fn now() -> u64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    }
+
+    fn claims(nbf: Option<u64>) -> Claims {
+        Claims { sub: "ana".into(), exp: now() + 600, nbf, role: Role::User, cohort: None }
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for header in ["Bearer abc", "bearer abc", "BEARER abc", "  bEaReR abc"] {
+            assert_eq!(bearer_token(header), Some("abc"), "{header}");
+        }
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearerabc"), None);
+    }
+
+    #[test]
+    fn a_token_not_yet_valid_is_refused() {
+        let auth = Authenticator::new(SECRET);
+        let early = auth.issue(&claims(Some(now() + 3600))).expect("token");
+        assert!(auth.verify(&early).is_err(), "nbf in the future");
+        let valid = auth.issue(&claims(Some(now() - 10))).expect("token");
+        assert_eq!(auth.verify(&valid).expect("valid").id.as_str(), "ana");
+        let plain = auth.issue(&claims(None)).expect("token");
+        assert!(auth.verify(&plain).is_ok(), "nbf is optional");
     }
 }

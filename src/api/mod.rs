@@ -82,6 +82,10 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(origin::nested))
         .routes(routes!(origin::generation))
         .routes(routes!(origin::attempt))
+        .routes(routes!(origin::signed_top))
+        .routes(routes!(origin::signed_nested))
+        .routes(routes!(origin::signed_generation))
+        .routes(routes!(origin::signed_attempt))
 }
 
 /// The web app (`server.web_dir`) for every path no route matched; API-looking paths keep the

@@ -168,6 +168,8 @@ error_set! {
     BadRequest => [400];
     /// 404: unknown or not visible to the caller.
     NotFound => [404];
+    /// 403: a credential that does not open this resource (e.g. a playback token).
+    Forbidden => [403];
     /// 409: conflicts with the resource's state.
     Conflict => [409];
     /// 422: content that does not match its declaration.

@@ -1,9 +1,11 @@
-//! The origin (`/origin/packaged/...`): packaged HLS for players and CDNs. No auth: what is
-//! served is what a CDN would cache; unpublished videos are marked `no-store`.
+//! The origin (`/origin/packaged/...`): packaged HLS for players and CDNs. Bare paths serve
+//! only published, `public` videos (what a CDN may cache for everyone); signed videos and
+//! unpublished previews are served under `/origin/t/{token}/packaged/...`, the playback token
+//! in a path prefix so that relative URIs in the playlists carry it to every segment.
 //!
-//! The packaged tree (`storage::keys`) has four path shapes, one route each, so every path
-//! parameter has a schema. All four serve `GET` and `HEAD` through the same code, which parses
-//! the whole path with `keys::parse_packaged`.
+//! The packaged tree (`storage::keys`) has four path shapes, one route each (bare and signed), so
+//! every path parameter has a schema. All serve `GET` and `HEAD` through the same code, which
+//! parses the whole path with `keys::parse_packaged`.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +16,7 @@ use utoipa::IntoResponses;
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::{ContentBuilder, Header, KnownFormat, Object, RefOr, Schema, SchemaFormat, Type};
 
-use super::openapi::{NotFound, Unavailable};
+use super::openapi::{Forbidden, NotFound, Unavailable};
 use crate::api::error::ApiError;
 use crate::api::state::AppState;
 use crate::delivery::origin::OriginError;
@@ -83,7 +85,7 @@ impl IntoResponses for ObjectAnswers {
         ("video_id" = Uuid, Path, description = "video id"),
         ("file" = String, Path, pattern = r"^(master(\.v2(-a[0-9]+)?)?(~[0-9]+p)?\.m3u8|preview\.m3u8|poster\.jpg)$", description = "a master (`master.m3u8`, the ladder's `master.v2.m3u8`), a capped master (`master~540p.m3u8`), the preview master or the poster"),
     ),
-    responses(ObjectAnswers, NotFound, Unavailable)
+    responses(ObjectAnswers, Forbidden, NotFound, Unavailable)
 )]
 pub async fn top(state: State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Response<Body>, ApiError> {
     serve(state, uri, headers).await
@@ -101,7 +103,7 @@ pub async fn top(state: State<AppState>, uri: Uri, headers: HeaderMap) -> Result
         ("dir" = String, Path, pattern = r"^[A-Za-z0-9_-]{1,64}$", description = "a rendition (e.g. `540p`, `audio`), a later generation `g{n}` or a restarted phase 1 `e{n}`"),
         ("file" = String, Path, pattern = r"^(index\.m3u8|init\.mp4|seg-[0-9]{5,}\.m4s|master(\.v2(-a[0-9]+)?)?(~[0-9]+p)?\.m3u8|preview\.m3u8|poster\.jpg)$", description = "in a rendition: its playlist, init segment or a media segment; in `g{n}` or `e{n}`: a master or the poster"),
     ),
-    responses(ObjectAnswers, NotFound, Unavailable)
+    responses(ObjectAnswers, Forbidden, NotFound, Unavailable)
 )]
 pub async fn nested(state: State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Response<Body>, ApiError> {
     serve(state, uri, headers).await
@@ -121,7 +123,7 @@ pub async fn nested(state: State<AppState>, uri: Uri, headers: HeaderMap) -> Res
         ("inner" = String, Path, pattern = r"^[A-Za-z0-9_-]{1,64}$", description = "a rendition (e.g. `540p`, `audio`), or `e{n}`/`l{n}` inside a generation"),
         ("file" = String, Path, pattern = r"^(index\.m3u8|init\.mp4|seg-[0-9]{5,}\.m4s|master(\.v2(-a[0-9]+)?)?(~[0-9]+p)?\.m3u8|preview\.m3u8|poster\.jpg)$", description = "a rendition's playlist, init segment or media segment, or a master"),
     ),
-    responses(ObjectAnswers, NotFound, Unavailable)
+    responses(ObjectAnswers, Forbidden, NotFound, Unavailable)
 )]
 pub async fn generation(state: State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Response<Body>, ApiError> {
     serve(state, uri, headers).await
@@ -141,16 +143,104 @@ pub async fn generation(state: State<AppState>, uri: Uri, headers: HeaderMap) ->
         ("rendition" = String, Path, pattern = r"^[A-Za-z0-9_-]{1,64}$", description = "a rendition (e.g. `540p`, `audio`)"),
         ("file" = String, Path, pattern = r"^(index\.m3u8|init\.mp4|seg-[0-9]{5,}\.m4s)$", description = "the rendition's playlist, init segment or a media segment"),
     ),
-    responses(ObjectAnswers, NotFound, Unavailable)
+    responses(ObjectAnswers, Forbidden, NotFound, Unavailable)
 )]
 pub async fn attempt(state: State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Response<Body>, ApiError> {
     serve(state, uri, headers).await
 }
 
+/// `GET|HEAD /origin/t/{token}/packaged/{video_id}/hls/{file}`: [`top`] with a playback token.
+#[utoipa::path(
+    get,
+    path = "/origin/t/{token}/packaged/{video_id}/hls/{file}",
+    operation_id = "origin_signed_top",
+    tag = "origin",
+    params(
+        ("token" = String, Path, pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$", max_length = 2048, description = "playback token (ES256 JWT) for the video"),
+        ("video_id" = Uuid, Path, description = "video id"),
+        ("file" = String, Path, pattern = r"^(master(\.v2(-a[0-9]+)?)?(~[0-9]+p)?\.m3u8|preview\.m3u8|poster\.jpg)$", description = "a master, a capped master, the preview master or the poster"),
+    ),
+    responses(ObjectAnswers, Forbidden, NotFound, Unavailable)
+)]
+pub async fn signed_top(state: State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Response<Body>, ApiError> {
+    serve(state, uri, headers).await
+}
+
+/// `GET|HEAD /origin/t/{token}/packaged/{video_id}/hls/{dir}/{file}`: [`nested`] with a
+/// playback token.
+#[utoipa::path(
+    get,
+    path = "/origin/t/{token}/packaged/{video_id}/hls/{dir}/{file}",
+    operation_id = "origin_signed_nested",
+    tag = "origin",
+    params(
+        ("token" = String, Path, pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$", max_length = 2048, description = "playback token (ES256 JWT) for the video"),
+        ("video_id" = Uuid, Path, description = "video id"),
+        ("dir" = String, Path, pattern = r"^[A-Za-z0-9_-]{1,64}$", description = "a rendition (e.g. `540p`, `audio`), a later generation `g{n}` or a restarted phase 1 `e{n}`"),
+        ("file" = String, Path, pattern = r"^(index\.m3u8|init\.mp4|seg-[0-9]{5,}\.m4s|master(\.v2(-a[0-9]+)?)?(~[0-9]+p)?\.m3u8|preview\.m3u8|poster\.jpg)$", description = "in a rendition: its playlist, init segment or a media segment; in `g{n}` or `e{n}`: a master or the poster"),
+    ),
+    responses(ObjectAnswers, Forbidden, NotFound, Unavailable)
+)]
+pub async fn signed_nested(state: State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Response<Body>, ApiError> {
+    serve(state, uri, headers).await
+}
+
+/// `GET|HEAD /origin/t/{token}/packaged/{video_id}/hls/{outer}/{inner}/{file}`: [`generation`]
+/// with a playback token.
+#[utoipa::path(
+    get,
+    path = "/origin/t/{token}/packaged/{video_id}/hls/{outer}/{inner}/{file}",
+    operation_id = "origin_signed_generation",
+    tag = "origin",
+    params(
+        ("token" = String, Path, pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$", max_length = 2048, description = "playback token (ES256 JWT) for the video"),
+        ("video_id" = Uuid, Path, description = "video id"),
+        ("outer" = String, Path, pattern = r"^[gel][0-9]+$", description = "a generation `g{n}` (n ≥ 2) or a restarted phase `e{n}`/`l{n}` (n ≥ 2)"),
+        ("inner" = String, Path, pattern = r"^[A-Za-z0-9_-]{1,64}$", description = "a rendition (e.g. `540p`, `audio`), or `e{n}`/`l{n}` inside a generation"),
+        ("file" = String, Path, pattern = r"^(index\.m3u8|init\.mp4|seg-[0-9]{5,}\.m4s|master(\.v2(-a[0-9]+)?)?(~[0-9]+p)?\.m3u8|preview\.m3u8|poster\.jpg)$", description = "a rendition's playlist, init segment or media segment, or a master"),
+    ),
+    responses(ObjectAnswers, Forbidden, NotFound, Unavailable)
+)]
+pub async fn signed_generation(
+    state: State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response<Body>, ApiError> {
+    serve(state, uri, headers).await
+}
+
+/// `GET|HEAD /origin/t/{token}/packaged/{video_id}/hls/{generation}/{attempt}/{rendition}/{file}`:
+/// [`attempt`] with a playback token.
+#[utoipa::path(
+    get,
+    path = "/origin/t/{token}/packaged/{video_id}/hls/{generation}/{attempt}/{rendition}/{file}",
+    operation_id = "origin_signed_attempt",
+    tag = "origin",
+    params(
+        ("token" = String, Path, pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$", max_length = 2048, description = "playback token (ES256 JWT) for the video"),
+        ("video_id" = Uuid, Path, description = "video id"),
+        ("generation" = String, Path, pattern = r"^g[0-9]+$", description = "generation directory, `g2` and up"),
+        ("attempt" = String, Path, pattern = r"^[el][0-9]+$", description = "a restarted phase 1 `e{n}` or phase 2 `l{n}` (n ≥ 2)"),
+        ("rendition" = String, Path, pattern = r"^[A-Za-z0-9_-]{1,64}$", description = "a rendition (e.g. `540p`, `audio`)"),
+        ("file" = String, Path, pattern = r"^(index\.m3u8|init\.mp4|seg-[0-9]{5,}\.m4s)$", description = "the rendition's playlist, init segment or a media segment"),
+    ),
+    responses(ObjectAnswers, Forbidden, NotFound, Unavailable)
+)]
+pub async fn signed_attempt(state: State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Response<Body>, ApiError> {
+    serve(state, uri, headers).await
+}
+
 async fn serve(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Response<Body>, ApiError> {
     let path = uri.path().strip_prefix("/origin/").unwrap_or_default();
-    state.delivery.serve(path, &headers).await.map_err(|err| match err {
+    let (token, path) = match path.strip_prefix("t/").and_then(|rest| rest.split_once('/')) {
+        Some((token, path)) => (Some(token), path),
+        None => (None, path),
+    };
+    state.delivery.serve(token, path, &headers).await.map_err(|err| match err {
         OriginError::NotFound => ApiError::not_found("object"),
+        OriginError::Forbidden => {
+            ApiError::new(http::StatusCode::FORBIDDEN, "forbidden", "a valid playback token is required")
+        }
         OriginError::Db(db) => db.into(),
         OriginError::Storage(storage) => storage.into(),
     })

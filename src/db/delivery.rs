@@ -6,7 +6,9 @@ use sqlx::{FromRow, QueryBuilder};
 
 use super::rows::{corrupt, parse_id, parse_user};
 use super::{Db, DbError, RenditionRow, with_pool};
-use crate::model::{CacheTier, Generation, JobStatus, Stage, UserId, VideoId, VideoPolicy, VideoStatus};
+use crate::model::{
+    CacheTier, Generation, JobStatus, PlaybackAccess, Stage, UserId, VideoId, VideoPolicy, VideoStatus,
+};
 
 /// A video as playback needs it.
 #[derive(Debug, Clone)]
@@ -77,6 +79,7 @@ struct PlaybackRecord {
     max_bitrate_kbps: Option<i64>,
     prefetch_priority: Option<i64>,
     cache_tier_hint: Option<String>,
+    playback: Option<String>,
     playable_at: Option<DateTime<Utc>>,
     preview_manifest_url: Option<String>,
     ladder_completed_at: Option<DateTime<Utc>>,
@@ -89,6 +92,10 @@ impl TryFrom<PlaybackRecord> for PlaybackRow {
     fn try_from(row: PlaybackRecord) -> Result<Self, DbError> {
         let cache_tier_hint = match row.cache_tier_hint.as_deref() {
             Some(hint) => Some(CacheTier::parse(hint).ok_or_else(|| corrupt("cache tier", hint))?),
+            None => None,
+        };
+        let playback = match row.playback.as_deref() {
+            Some(access) => Some(PlaybackAccess::parse(access).ok_or_else(|| corrupt("playback access", access))?),
             None => None,
         };
         let stage = match row.stage.as_deref() {
@@ -116,6 +123,7 @@ impl TryFrom<PlaybackRecord> for PlaybackRow {
                 max_bitrate_kbps: row.max_bitrate_kbps,
                 prefetch_priority: row.prefetch_priority,
                 cache_tier_hint,
+                playback,
             },
             playable_at: row.playable_at,
             preview_manifest_url: row.preview_manifest_url,
@@ -130,7 +138,7 @@ const PLAYBACK_COLUMNS: &str = "v.video_id, v.creator_user_id, v.status, v.gener
     v.processing_since, v.value_score, \
     (SELECT stage FROM video_processing_jobs j WHERE j.video_id = v.video_id AND j.generation = v.generation \
      ORDER BY j.created_at DESC, j.id DESC LIMIT 1) AS stage, \
-    p.max_bitrate_kbps, p.prefetch_priority, p.cache_tier_hint, \
+    p.max_bitrate_kbps, p.prefetch_priority, p.cache_tier_hint, p.playback, \
     v.playable_at, v.preview_manifest_url, v.ladder_completed_at, v.ladder_failed_reason";
 
 const PLAYBACK_FROM: &str = "FROM video_assets v LEFT JOIN video_delivery_policy p ON p.video_id = v.video_id";
@@ -274,13 +282,13 @@ impl Db {
         policy: &VideoPolicy,
         now: DateTime<Utc>,
     ) -> Result<(), DbError> {
-        let sql = "INSERT INTO video_delivery_policy (video_id, max_bitrate_kbps, prefetch_priority, cache_tier_hint, updated_at) \
-                   VALUES ($1, $2, $3, $4, $5) ON CONFLICT (video_id) DO UPDATE SET \
+        let sql = "INSERT INTO video_delivery_policy (video_id, max_bitrate_kbps, prefetch_priority, cache_tier_hint, playback, updated_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (video_id) DO UPDATE SET \
                    max_bitrate_kbps = excluded.max_bitrate_kbps, prefetch_priority = excluded.prefetch_priority, \
-                   cache_tier_hint = excluded.cache_tier_hint, updated_at = excluded.updated_at";
+                   cache_tier_hint = excluded.cache_tier_hint, playback = excluded.playback, updated_at = excluded.updated_at";
         with_pool!(self, pool => sqlx::query(sql)
             .bind(video_id.to_string()).bind(policy.max_bitrate_kbps).bind(policy.prefetch_priority)
-            .bind(policy.cache_tier_hint.map(CacheTier::as_str)).bind(now)
+            .bind(policy.cache_tier_hint.map(CacheTier::as_str)).bind(policy.playback.map(PlaybackAccess::as_str)).bind(now)
             .execute(pool).await?.rows_affected());
         Ok(())
     }

@@ -7,6 +7,7 @@
 
 mod delivery;
 mod jobs;
+mod keys;
 mod outbox;
 mod rows;
 mod uploads;
@@ -20,6 +21,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{PgPool, SqlitePool};
 
 pub use delivery::{EngagementDelta, OpsVideoRow, PlaybackRow, StoredDefaults};
+pub use keys::PlaybackKeyRow;
 pub use outbox::StoredEvent;
 pub use uploads::NewUploadSession;
 pub use videos::{Failure, NewRendition, NewVideo, ProbeFacts, RenditionRow};
@@ -65,8 +67,8 @@ impl From<sqlx::Error> for DbError {
     }
 }
 
-/// Connection settings for [`Db::connect`].
-#[derive(Debug, Clone)]
+/// Connection settings for [`Db::connect`] (`Debug` redacts the URL's password).
+#[derive(Clone)]
 pub struct DbOptions {
     /// `sqlite://path` or `postgres://…`.
     pub url: String,
@@ -74,6 +76,15 @@ pub struct DbOptions {
     pub max_connections: u32,
     /// How long a request waits for a connection before answering 503.
     pub acquire_timeout: Duration,
+}
+
+impl std::fmt::Debug for DbOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbOptions")
+            .field("url", &crate::config::redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The metadata store facade: a pool of one of the supported engines.
@@ -103,7 +114,7 @@ impl Db {
                 .connect_lazy_with(connect);
             Ok(Db::Postgres(pool))
         } else {
-            Err(DbError::UnsupportedUrl(url.to_owned()))
+            Err(DbError::UnsupportedUrl(crate::config::redact_url(url)))
         }
     }
 

@@ -6,6 +6,7 @@ pub mod hot_tier;
 pub mod master;
 pub mod origin;
 pub mod policy;
+pub mod signing;
 pub mod views;
 
 use std::collections::HashMap;
@@ -20,7 +21,7 @@ use chrono::Utc;
 use crate::config::DeliveryConfig;
 use crate::db::{Db, DbError, PlaybackRow, RenditionRow, StoredDefaults};
 use crate::model::score::ScoreWeights;
-use crate::model::{AuthUser, Generation, VideoId, VideoStatus};
+use crate::model::{AuthUser, Generation, PlaybackAccess, VideoId, VideoStatus};
 use crate::storage::Storage;
 use crate::storage::keys::{self, FIRST_SEGMENT, INIT_SEGMENT};
 use policy::Defaults;
@@ -37,7 +38,8 @@ pub struct Delivery {
     config: Arc<DeliveryConfig>,
     base_url: Arc<str>,
     hot: hot_tier::HotTier,
-    states: moka::future::Cache<VideoId, origin::OriginVideo>,
+    states: moka::future::Cache<VideoId, Option<origin::OriginVideo>>,
+    keys: signing::KeyRing,
     beacon: beacon::Beacon,
 }
 
@@ -62,17 +64,13 @@ impl Delivery {
         let hot = hot_tier::HotTier::new(config.hot_tier_bytes);
         let states = moka::future::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(2)).build();
         let beacon = beacon::Beacon::new(config.beacon_events_per_minute, weights);
-        Delivery { db, storage, config: Arc::new(config), base_url: base_url.into(), hot, states, beacon }
+        let keys = signing::KeyRing::new(db.clone());
+        Delivery { db, storage, config: Arc::new(config), base_url: base_url.into(), hot, states, keys, beacon }
     }
 
     /// The configuration.
     pub fn config(&self) -> &DeliveryConfig {
         &self.config
-    }
-
-    /// The absolute URL of an origin key.
-    pub fn url(&self, key: &str) -> String {
-        format!("{}/{key}", self.base_url)
     }
 
     /// The global defaults in force: an admin's stored ones, else the configuration.
@@ -112,7 +110,8 @@ impl Delivery {
         }
         let renditions = self.renditions(&[&row]).await?;
         let defaults = self.defaults().await?;
-        Ok(Some(self.view(viewer, &defaults, row, &renditions)))
+        let signer = self.keys.signer(self.config.playback_token_ttl).await?;
+        Ok(Some(self.view(viewer, &defaults, &signer, row, &renditions).0))
     }
 
     /// A feed page of `limit` (1 to [`MAX_PAGE`], checked by the caller) items for `viewer`,
@@ -133,9 +132,16 @@ impl Delivery {
         let next_cursor = more.then(|| rows.last().map(|r| encode_cursor(r.video_id))).flatten();
         let renditions = self.renditions(&rows.iter().collect::<Vec<_>>()).await?;
         let defaults = self.defaults().await?;
-        let items: Vec<VideoView> =
-            rows.into_iter().map(|row| self.view(viewer, &defaults, row, &renditions)).collect();
-        let prefetch = self.prefetch(&items, &renditions, defaults.prefetch_cap);
+        let signer = self.keys.signer(self.config.playback_token_ttl).await?;
+        let (items, bases): (Vec<VideoView>, HashMap<VideoId, String>) = rows
+            .into_iter()
+            .map(|row| {
+                let (view, base) = self.view(viewer, &defaults, &signer, row, &renditions);
+                let video_id = view.video_id();
+                (view, (video_id, base))
+            })
+            .unzip();
+        let prefetch = self.prefetch(&items, &bases, &renditions, defaults.prefetch_cap);
         Ok(Ok(FeedPage { items, next_cursor, prefetch_cap: defaults.prefetch_cap, prefetch }))
     }
 
@@ -149,20 +155,43 @@ impl Delivery {
         Ok(by_video)
     }
 
+    /// The keys that sign playback tokens.
+    pub fn keys(&self) -> &signing::KeyRing {
+        &self.keys
+    }
+
+    /// Where every playback URL of a video starts (status, feed, prefetch hints: append
+    /// `/{key}`): the origin base for a published `public` video, else `{base}/t/{token}` with
+    /// a token for this video opening renditions up to `cap` (and only masters capped at or
+    /// below it), when the viewer's master is a capped one. Unpublished previews are thus
+    /// reachable only through the signed URLs their creator (or an admin) is handed.
+    pub fn playback_base(&self, signer: &signing::Signer, row: &PlaybackRow, cap: Option<u32>) -> String {
+        let signed = row.policy.playback.unwrap_or(self.config.playback) == PlaybackAccess::Signed;
+        match signer.token(row.video_id, cap) {
+            Some(token) if signed || row.status != VideoStatus::Ready => format!("{}/t/{token}", self.base_url),
+            _ => self.base_url.to_string(),
+        }
+    }
+
+    /// The view of `row` for `viewer`, and its playback base ([`Self::playback_base`]).
     fn view(
         &self,
         viewer: &AuthUser,
         defaults: &Defaults,
+        signer: &signing::Signer,
         row: PlaybackRow,
         renditions: &HashMap<VideoId, Vec<RenditionRow>>,
-    ) -> VideoView {
+    ) -> (VideoView, String) {
         let video_id = row.video_id;
-        let thumbnail_url = row.thumbnail_url.as_deref().map(|key| self.url(key));
-        match row.status {
+        let all = renditions.get(&video_id).map(Vec::as_slice).unwrap_or_default();
+        let ceiling = policy::ceiling(defaults, &self.config.low_conversion_cohort, viewer.cohort.as_deref());
+        let allowed = policy::allowed(all, ceiling, row.policy.max_bitrate_kbps);
+        let top = allowed.iter().map(|r| policy::short_side(r)).max();
+        let cap = top.filter(|top| all.iter().any(|r| policy::short_side(r) > *top));
+        let base = self.playback_base(signer, &row, cap);
+        let thumbnail_url = row.thumbnail_url.as_deref().map(|key| format!("{base}/{key}"));
+        let view = match row.status {
             VideoStatus::Ready => {
-                let all = renditions.get(&video_id).map(Vec::as_slice).unwrap_or_default();
-                let ceiling = policy::ceiling(defaults, &self.config.low_conversion_cohort, viewer.cohort.as_deref());
-                let allowed = policy::allowed(all, ceiling, row.policy.max_bitrate_kbps);
                 let manifest = row.manifest_url.as_deref().unwrap_or(keys::MASTER_PLAYLIST);
                 let master = manifest.rsplit_once('/').map_or(manifest, |(_, file)| file);
                 let tier = policy::cache_tier(
@@ -179,8 +208,10 @@ impl Delivery {
                     duration_ms: row.duration_ms,
                     width: row.width,
                     height: row.height,
-                    playback_manifest_url: self
-                        .url(&keys::sibling(manifest, &policy::master_file(master, &allowed, all))),
+                    playback_manifest_url: format!(
+                        "{base}/{}",
+                        keys::sibling(manifest, &policy::master_file(master, &allowed, all))
+                    ),
                     thumbnail_url,
                     renditions: allowed
                         .iter()
@@ -221,16 +252,18 @@ impl Delivery {
                     playback_manifest_url: row
                         .playable_at
                         .and(row.preview_manifest_url.as_deref())
-                        .map(|key| self.url(key)),
+                        .map(|key| format!("{base}/{key}")),
                 })
             }
-        }
+        };
+        (view, base)
     }
 
     /// Hints for the ready items after the first, at most `cap` of them.
     fn prefetch(
         &self,
         items: &[VideoView],
+        bases: &HashMap<VideoId, String>,
         renditions: &HashMap<VideoId, Vec<RenditionRow>>,
         cap: u32,
     ) -> Vec<PrefetchHint> {
@@ -245,11 +278,12 @@ impl Delivery {
                 let start = ready.renditions.first()?;
                 let rendition = renditions.get(&ready.video_id)?.iter().find(|r| r.profile == start.profile)?;
                 let dir = rendition.playlist_key.rsplit_once('/')?.0;
+                let base = bases.get(&ready.video_id)?;
                 Some(PrefetchHint {
                     video_id: ready.video_id,
                     manifest_url: ready.playback_manifest_url.clone(),
-                    init_url: self.url(&format!("{dir}/{INIT_SEGMENT}")),
-                    first_segment_url: self.url(&format!("{dir}/{FIRST_SEGMENT}")),
+                    init_url: format!("{base}/{dir}/{INIT_SEGMENT}"),
+                    first_segment_url: format!("{base}/{dir}/{FIRST_SEGMENT}"),
                 })
             })
             .take(cap as usize)

@@ -2,6 +2,11 @@
 //! tier) with what a CDN and a player need: exact content types, strong ETags and `304`,
 //! single byte ranges (`206`/`416`), and `Cache-Control` by what the object is and whether its
 //! video is published. Only well-formed paths under the packaged prefix are ever looked up.
+//!
+//! Access: without a token only the published generation of a `ready`, `public` video is
+//! served; with a valid playback token (see [`super::signing`]) for that video, also its
+//! generation being processed (the creator's preview). Everything else is `404`; a signed
+//! video without a valid token is `403`.
 
 use std::sync::Arc;
 
@@ -15,17 +20,19 @@ use super::hot_tier::CachedObject;
 use super::master::cap_master;
 use super::policy;
 use crate::db::DbError;
-use crate::model::{CacheTier, Generation, VideoId, VideoStatus};
+use crate::model::{CacheTier, Generation, PlaybackAccess, VideoId, VideoStatus};
 use crate::storage::StorageError;
 use crate::storage::keys;
 
 /// Response header carrying the video's cache tier.
 pub const CACHE_TIER_HEADER: &str = "x-reel-cache-tier";
 
-/// What the origin knows about a video. Only published videos are cached (for a couple of
-/// seconds): publication is stable, while a processing video must be looked up every time.
+/// What the origin knows about a video. Published and unknown videos are cached (for a couple
+/// of seconds): both are stable, while a processing video must be looked up every time.
 #[derive(Debug, Clone, Copy)]
 pub struct OriginVideo {
+    /// Whether playback needs a token.
+    signed: bool,
     /// The generation last published, if the video is ready.
     published: Option<Generation>,
     /// The generation being processed, if any (its start rungs may already be playable).
@@ -39,6 +46,10 @@ pub enum OriginError {
     /// Malformed path, unknown video or missing object.
     #[error("not found")]
     NotFound,
+    /// A signed video without a valid token, or a token that does not open this object (a
+    /// rendition above its cap, or a master not capped at or below it).
+    #[error("forbidden")]
+    Forbidden,
     /// The metadata store failed.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -82,13 +93,39 @@ fn strong_etag(bytes: &[u8]) -> String {
 }
 
 impl Delivery {
-    /// Serves one origin request (`GET` or `HEAD`; axum strips the body of `HEAD`).
-    pub async fn serve(&self, path: &str, request: &HeaderMap) -> Result<Response<Body>, OriginError> {
+    /// Serves one origin request (`GET` or `HEAD`; axum strips the body of `HEAD`), `token`
+    /// being the playback token of a `/origin/t/{token}/…` path.
+    pub async fn serve(
+        &self,
+        token: Option<&str>,
+        path: &str,
+        request: &HeaderMap,
+    ) -> Result<Response<Body>, OriginError> {
         let target = keys::parse_packaged(path).ok_or(OriginError::NotFound)?;
         let kind = Kind::of(target.file).ok_or(OriginError::NotFound)?;
+        let claims = match token {
+            Some(token) => Some(self.keys.verify(token, target.video_id).await.map_err(|_| OriginError::Forbidden)?),
+            None => None,
+        };
         let video = self.origin_video(target.video_id).await?.ok_or(OriginError::NotFound)?;
         let published = video.published == Some(target.generation);
+        let preview = claims.is_some() && video.processing == Some(target.generation);
+        if !published && !preview {
+            return Err(OriginError::NotFound);
+        }
+        if claims.is_none() && video.signed {
+            return Err(OriginError::Forbidden);
+        }
         let capped = if target.is_master() { keys::parse_capped_master(target.file) } else { None };
+        if let Some(cap) = claims.and_then(|claims| claims.cap) {
+            let above = match target.rendition {
+                Some(rendition) => short_side(rendition).is_some_and(|side| side > cap),
+                None => target.is_master() && capped.as_ref().is_none_or(|(_, master_cap)| *master_cap > cap),
+            };
+            if above {
+                return Err(OriginError::Forbidden);
+            }
+        }
         let object = match capped {
             Some((master, cap)) => self.capped_master(path, &master, cap, published).await?,
             None => self.object(path, published).await?,
@@ -100,13 +137,10 @@ impl Delivery {
     /// Segments, init segments and posters never change under their URL, so they are immutable
     /// as soon as they exist, even while the video is processing. A media playlist still growing
     /// (an `EVENT` playlist without `ENDLIST`) is `no-cache`; once it ends it takes the normal
-    /// playlist TTL. Masters of a video still processing are `no-cache`; anything of a
-    /// generation that is neither published nor processing is `no-store`.
+    /// playlist TTL. Masters of a video still processing are `no-cache`.
     fn cache_control(&self, video: &OriginVideo, generation: Generation, kind: Kind, bytes: &[u8]) -> String {
-        let live = video.published == Some(generation) || video.processing == Some(generation);
         let vod = format!("public, max-age={}", self.config.playlist_max_age.as_secs());
         match kind {
-            _ if !live => "no-store".to_owned(),
             Kind::Playlist if is_growing(bytes) => "no-cache".to_owned(),
             Kind::Playlist if video.published == Some(generation) || is_media_playlist(bytes) => vod,
             Kind::Playlist => "no-cache".to_owned(),
@@ -115,10 +149,11 @@ impl Delivery {
     }
 
     async fn origin_video(&self, video_id: VideoId) -> Result<Option<OriginVideo>, OriginError> {
-        if let Some(published) = self.states.get(&video_id).await {
-            return Ok(Some(published));
+        if let Some(cached) = self.states.get(&video_id).await {
+            return Ok(cached);
         }
         let Some(row) = self.db.playback_row(video_id).await? else {
+            self.states.insert(video_id, None).await;
             return Ok(None);
         };
         let tier = policy::cache_tier(
@@ -128,12 +163,13 @@ impl Delivery {
             self.config.warm_score,
         );
         let video = OriginVideo {
+            signed: row.policy.playback.unwrap_or(self.config.playback) == PlaybackAccess::Signed,
             published: (row.status == VideoStatus::Ready).then_some(row.generation),
             processing: (row.status == VideoStatus::Processing).then_some(row.generation),
             tier,
         };
         if video.published.is_some() {
-            self.states.insert(video_id, video).await;
+            self.states.insert(video_id, Some(video)).await;
         }
         Ok(Some(video))
     }
@@ -176,6 +212,11 @@ impl Delivery {
         }
         Ok(object)
     }
+}
+
+/// The short side a rendition directory names (`540p` → 540); `None` for `audio` and others.
+fn short_side(rendition: &str) -> Option<u32> {
+    rendition.strip_suffix('p')?.parse().ok()
 }
 
 fn is_media_playlist(bytes: &[u8]) -> bool {

@@ -79,11 +79,32 @@ pub struct Tools {
     pub ffmpeg: PathBuf,
     /// The ffprobe binary.
     pub ffprobe: PathBuf,
+    /// Resource limits of every run (`[media.limits]`).
+    pub limits: ChildLimits,
 }
 
 impl Default for Tools {
-    /// `ffmpeg` and `ffprobe` looked up on `PATH`.
+    /// `ffmpeg` and `ffprobe` looked up on `PATH`, with the default limits.
     fn default() -> Self {
-        Self { ffmpeg: PathBuf::from("ffmpeg"), ffprobe: PathBuf::from("ffprobe") }
+        Self { ffmpeg: PathBuf::from("ffmpeg"), ffprobe: PathBuf::from("ffprobe"), limits: ChildLimits::default() }
+    }
+}
+
+/// Kernel limits on each ffmpeg/ffprobe run (`RLIMIT_CPU`, `RLIMIT_AS`), so that a decoder
+/// bug or a hostile file cannot spin or allocate without bound. `0` leaves a limit unset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct ChildLimits {
+    /// CPU seconds one run may use (over all its threads). `REEL_MEDIA__LIMITS__CPU_SECONDS`.
+    pub cpu_seconds: u64,
+    /// Virtual address space of one run, bytes. `REEL_MEDIA__LIMITS__ADDRESS_SPACE_BYTES`.
+    pub address_space_bytes: u64,
+}
+
+impl Default for ChildLimits {
+    /// 4 CPU-hours (the pipeline's 30-minute deadline on 8 busy cores) and 16 GiB of address
+    /// space (a 4K ladder's encoders and their threads' arenas fit well within it).
+    fn default() -> Self {
+        ChildLimits { cpu_seconds: 4 * 3600, address_space_bytes: 16 << 30 }
     }
 }

@@ -30,7 +30,7 @@ pub async fn poster(
     let offset = POSTER_OFFSET.min(probed.duration() / 2);
     let (width, height) = fit_short_side(probed.width, probed.height, POSTER_SHORT_SIDE);
     let graph = format!("[0:{}]{}[poster]", probed.video_stream, top_chain(probed, width, height, Target::Jpeg));
-    Invocation::new(&tools.ffmpeg, "poster")
+    Invocation::new(&tools.ffmpeg, "poster", tools.limits)
         .args(["-ss", &format!("{:.3}", offset.as_secs_f64())])
         .args(input_args(input, probed))
         .args(["-filter_complex", &graph, "-map", "[poster]"])

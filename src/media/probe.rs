@@ -182,7 +182,7 @@ async fn ensure_not_empty(input: &Path) -> Result<(), MediaError> {
 }
 
 fn ffprobe(tools: &Tools, label: &str) -> Invocation {
-    Invocation::new(&tools.ffprobe, label).args([
+    Invocation::new(&tools.ffprobe, label, tools.limits).args([
         "-hide_banner",
         "-protocol_whitelist",
         "file",

@@ -2,7 +2,10 @@
 //!
 //! Every child gets a null stdin, its own process group (so a terminal's signals do not reach it
 //! behind the service's back), `kill_on_drop`, and a wall-clock deadline after which it is killed
-//! and the error names the command. stdout is captured up to a limit; stderr is drained
+//! and the error names the command. It runs sandboxed: a cleared environment (only [`KEPT_ENV`],
+//! so reel's credentials never reach a decoder) and CPU-time and address-space limits
+//! ([`ChildLimits`]), set with `prlimit(2)` right after the spawn (reel forbids `unsafe`, so no
+//! `pre_exec`; the child is then still loading its shared libraries, before it reads any input). stdout is captured up to a limit; stderr is drained
 //! continuously and only its last few KiB are kept, for error messages. ffmpeg and ffprobe start
 //! no children of their own, so killing the child's pid empties its group.
 
@@ -18,7 +21,11 @@ use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::ChildLimits;
 use super::error::MediaError;
+
+/// The only variables a child inherits (when the parent has them).
+pub(crate) const KEPT_ENV: [&str; 2] = ["PATH", "HOME"];
 
 /// How much of stderr a failure carries.
 pub(crate) const STDERR_TAIL_BYTES: usize = 4096;
@@ -30,6 +37,7 @@ pub(crate) struct Invocation {
     label: String,
     stdout_limit: Option<usize>,
     stderr_limit: usize,
+    limits: ChildLimits,
 }
 
 /// A started child and the tasks draining its pipes.
@@ -58,14 +66,15 @@ pub(crate) struct Completed {
 }
 
 impl Invocation {
-    /// `label` names the run in errors, e.g. "ffprobe (probe)".
-    pub(crate) fn new(program: &Path, label: &str) -> Self {
+    /// `label` names the run in errors, e.g. "ffprobe (probe)"; `limits` bound the child.
+    pub(crate) fn new(program: &Path, label: &str, limits: ChildLimits) -> Self {
         Self {
             program: program.to_path_buf(),
             args: Vec::new(),
             label: format!("{} ({label})", program.display()),
             stdout_limit: None,
             stderr_limit: STDERR_TAIL_BYTES,
+            limits,
         }
     }
 
@@ -103,9 +112,16 @@ impl Invocation {
             .stdin(Stdio::null())
             .stdout(if self.stdout_limit.is_some() { Stdio::piped() } else { Stdio::null() })
             .stderr(Stdio::piped())
+            .env_clear()
+            .envs(KEPT_ENV.iter().filter_map(|name| Some((name, std::env::var_os(name)?))))
+            .env("LC_ALL", "C")
             .process_group(0)
             .kill_on_drop(true);
         let mut child = command.spawn().map_err(|source| spawn_error(&self.program, source))?;
+        if let Err(source) = limit(&child, self.limits) {
+            let _ = child.start_kill();
+            return Err(MediaError::Io { context: format!("limiting the resources of {}", self.label), source });
+        }
         let stdout = match (child.stdout.take(), self.stdout_limit) {
             (Some(pipe), Some(limit)) => Some(tokio::spawn(read_head(pipe, limit))),
             _ => None,
@@ -164,6 +180,21 @@ impl Completed {
         }
         Err(MediaError::Failed { command: self.label, status: self.status.to_string(), stderr_tail: self.stderr_tail })
     }
+}
+
+/// Applies `limits` to a just-started child (soft and hard alike, so it cannot raise them).
+fn limit(child: &Child, limits: ChildLimits) -> io::Result<()> {
+    use rustix::process::{Pid, Resource, Rlimit, prlimit};
+    let pid = child
+        .id()
+        .and_then(|id| Pid::from_raw(i32::try_from(id).ok()?))
+        .ok_or_else(|| io::Error::other("child has no pid"))?;
+    for (resource, value) in [(Resource::Cpu, limits.cpu_seconds), (Resource::As, limits.address_space_bytes)] {
+        if value > 0 {
+            prlimit(Some(pid), resource, Rlimit { current: Some(value), maximum: Some(value) })?;
+        }
+    }
+    Ok(())
 }
 
 fn spawn_error(program: &Path, source: io::Error) -> MediaError {
@@ -228,7 +259,10 @@ mod tests {
 
     #[tokio::test]
     async fn missing_binary_gives_actionable_error() {
-        let err = Invocation::new(Path::new("/nonexistent/ffmpeg"), "test").run(Duration::from_secs(5)).await.err();
+        let err = Invocation::new(Path::new("/nonexistent/ffmpeg"), "test", ChildLimits::default())
+            .run(Duration::from_secs(5))
+            .await
+            .err();
         let message = err.map(|e| e.to_string()).unwrap_or_default();
         assert!(message.contains("ffmpeg not found at /nonexistent/ffmpeg"), "{message}");
     }
@@ -236,7 +270,11 @@ mod tests {
     #[tokio::test]
     async fn timeout_kills_and_names_the_command() {
         let started = std::time::Instant::now();
-        let err = Invocation::new(Path::new("sleep"), "nap").arg("30").run(Duration::from_millis(200)).await.err();
+        let err = Invocation::new(Path::new("sleep"), "nap", ChildLimits::default())
+            .arg("30")
+            .run(Duration::from_millis(200))
+            .await
+            .err();
         assert!(started.elapsed() < Duration::from_secs(5));
         match err {
             Some(MediaError::TimedOut { command, .. }) => assert_eq!(command, "sleep (nap)"),
@@ -247,7 +285,7 @@ mod tests {
     #[tokio::test]
     async fn failure_carries_a_bounded_stderr_tail() {
         let script = "i=0; while [ $i -lt 2000 ]; do echo line-$i >&2; i=$((i+1)); done; exit 3";
-        let err = Invocation::new(Path::new("sh"), "noisy")
+        let err = Invocation::new(Path::new("sh"), "noisy", ChildLimits::default())
             .args(["-c", script])
             .run(Duration::from_secs(10))
             .await
@@ -265,7 +303,7 @@ mod tests {
 
     #[tokio::test]
     async fn stdout_is_bounded() {
-        let done = Invocation::new(Path::new("sh"), "chatty")
+        let done = Invocation::new(Path::new("sh"), "chatty", ChildLimits::default())
             .args(["-c", "yes | head -c 100000"])
             .capture_stdout(1000)
             .run(Duration::from_secs(10))
@@ -275,6 +313,40 @@ mod tests {
                 assert_eq!(done.stdout.len(), 1000);
                 assert!(done.stdout_truncated);
             }
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_child_sees_none_of_the_parents_secrets() {
+        assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some(), "cargo sets this in the test's environment");
+        let done = Invocation::new(Path::new("env"), "env", ChildLimits::default())
+            .capture_stdout(64 << 10)
+            .run(Duration::from_secs(10))
+            .await
+            .and_then(Completed::success)
+            .map(|done| String::from_utf8_lossy(&done.stdout).into_owned());
+        let env = match done {
+            Ok(env) => env,
+            Err(e) => panic!("{e}"),
+        };
+        let names: Vec<&str> = env.lines().filter_map(|line| line.split_once('=').map(|(name, _)| name)).collect();
+        assert!(!names.contains(&"CARGO_MANIFEST_DIR"), "{env}");
+        assert!(names.iter().all(|name| KEPT_ENV.contains(name) || *name == "LC_ALL"), "{env}");
+    }
+
+    #[tokio::test]
+    async fn a_child_runs_under_the_cpu_and_memory_limits() {
+        let limits = ChildLimits { cpu_seconds: 7, address_space_bytes: 1 << 30 };
+        let done = Invocation::new(Path::new("sh"), "limits", limits)
+            .args(["-c", "sleep 0.2; ulimit -t; ulimit -v"])
+            .capture_stdout(1024)
+            .run(Duration::from_secs(10))
+            .await
+            .and_then(Completed::success)
+            .map(|done| String::from_utf8_lossy(&done.stdout).into_owned());
+        match done {
+            Ok(out) => assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["7", "1048576"], "{out}"),
             Err(e) => panic!("{e}"),
         }
     }

@@ -74,7 +74,7 @@ pub async fn transcode(
     }
     let mut watcher = SegmentWatcher::new(watched, segments);
     let args = ffmpeg_args(input, probed, phase, tracks, cfg, out_dir);
-    let running = Invocation::new(&tools.ffmpeg, "transcode").args(args).spawn()?;
+    let running = Invocation::new(&tools.ffmpeg, "transcode", tools.limits).args(args).spawn()?;
     supervise(running, &mut watcher, timeout).await?;
     let out = collect_output(out_dir, probed, phase, tracks, &watcher, cfg).await?;
     for (dir, segments) in playlists(&out) {

@@ -30,6 +30,32 @@ impl CacheTier {
     }
 }
 
+/// Who may play a video from the origin.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PlaybackAccess {
+    /// Anyone with the URL, once the video is published.
+    #[default]
+    Public,
+    /// Only through a URL carrying a short-lived signed token.
+    Signed,
+}
+
+impl PlaybackAccess {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlaybackAccess::Public => "public",
+            PlaybackAccess::Signed => "signed",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        [PlaybackAccess::Public, PlaybackAccess::Signed].into_iter().find(|access| access.as_str() == s)
+    }
+}
+
 /// One video's delivery policy; every field is an override of the global behaviour.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VideoPolicy {
@@ -40,4 +66,7 @@ pub struct VideoPolicy {
     pub prefetch_priority: Option<i64>,
     /// Cache tier override.
     pub cache_tier_hint: Option<CacheTier>,
+    /// Playback access override (`public` or `signed`); the global default when absent.
+    #[serde(default)]
+    pub playback: Option<PlaybackAccess>,
 }

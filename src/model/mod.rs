@@ -14,7 +14,7 @@ pub mod upload;
 pub mod user;
 pub mod video;
 
-pub use delivery::{CacheTier, VideoPolicy};
+pub use delivery::{CacheTier, PlaybackAccess, VideoPolicy};
 pub use event::{EventType, OutboxEvent};
 pub use ids::{Generation, UploadId, VideoId};
 pub use job::{Job, JobStatus, NewJob, Stage};

@@ -131,6 +131,9 @@ async fn the_openapi_document_lists_every_route_and_only_served_ones() {
         ("/origin/packaged/{video_id}/hls/{file}", "get"),
         ("/origin/packaged/{video_id}/hls/{dir}/{file}", "get"),
         ("/origin/packaged/{video_id}/hls/{generation}/{rendition}/{file}", "get"),
+        ("/origin/t/{token}/packaged/{video_id}/hls/{file}", "get"),
+        ("/origin/t/{token}/packaged/{video_id}/hls/{dir}/{file}", "get"),
+        ("/origin/t/{token}/packaged/{video_id}/hls/{generation}/{rendition}/{file}", "get"),
         ("/metrics", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),
@@ -146,6 +149,7 @@ async fn the_openapi_document_lists_every_route_and_only_served_ones() {
             let concrete = path
                 .replace("{id}", &uuid::Uuid::now_v7().to_string())
                 .replace("{part}", "1")
+                .replace("{token}", "a.b.c")
                 .replace("{video_id}", &uuid::Uuid::now_v7().to_string())
                 .replace("{file}", "master.m3u8")
                 .replace("{dir}", "720p")

@@ -80,6 +80,6 @@ async fn a_worker_killed_mid_phase_one_is_taken_over(backend: Backend) {
     assert!(!restarted.is_empty(), "the restart wrote its own tree beside the served one: {tree:?}");
     let row = app.state.db.playback_row(video.id).await.expect("db").expect("row");
     let start = row.manifest_url.map(|key| key.replace("master.v2.m3u8", "e2/master.m3u8"));
-    let start = app.state.delivery.url(&start.expect("manifest"));
+    let start = app.url(&format!("/origin/{}", start.expect("manifest")));
     app.fetch_tree(&start).await;
 }

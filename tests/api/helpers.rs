@@ -24,7 +24,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub const JWT_SECRET: &str = "reel-test-secret";
+pub const JWT_SECRET: &str = "reel-test-jwt-secret-at-least-32-bytes";
 pub const MIB: usize = 1 << 20;
 
 /// Which backends a test runs against.
@@ -214,7 +214,7 @@ pub fn token(user: &str) -> String {
 /// A token with a role and cohort.
 pub fn token_with(user: &str, role: Role, cohort: Option<&str>) -> String {
     let exp = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs() + 3600;
-    let claims = Claims { sub: user.into(), exp, role, cohort: cohort.map(str::to_owned) };
+    let claims = Claims { sub: user.into(), exp, nbf: None, role, cohort: cohort.map(str::to_owned) };
     Authenticator::new(JWT_SECRET.as_bytes()).issue(&claims).expect("token")
 }
 

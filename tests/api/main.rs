@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod access;
 mod beacon;
 mod cli;
 mod contract;

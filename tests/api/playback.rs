@@ -181,7 +181,8 @@ async fn caps_serve_a_distinct_master_without_the_higher_rungs(backend: Backend)
     assert_eq!(low["renditions"].as_array().map(Vec::len), Some(3));
 
     let policy_url = app.url(&format!("/v1/ops/videos/{video_id}/policy"));
-    let policy = json!({"max_bitrate_kbps": 1200, "prefetch_priority": 9, "cache_tier_hint": "hot"});
+    let policy =
+        json!({"max_bitrate_kbps": 1200, "prefetch_priority": 9, "cache_tier_hint": "hot", "playback": "public"});
     assert_eq!(
         app.http.put(&policy_url).bearer_auth(&creator).json(&policy).send().await.expect("request").status(),
         StatusCode::FORBIDDEN

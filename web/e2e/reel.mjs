@@ -26,7 +26,7 @@ export async function startReel({ binary, workDir, webDir, logPath }) {
     REEL_SERVER__WEB_DIR: webDir,
     REEL_DATABASE__URL: `sqlite://${join(workDir, 'reel.db')}`,
     REEL_STORAGE__LOCAL_ROOT: join(workDir, 'objects'),
-    REEL_AUTH__JWT_SECRET: 'e2e-secret-' + port,
+    REEL_AUTH__JWT_SECRET: 'e2e-secret-at-least-32-bytes-long-' + port,
     REEL_PIPELINE__LADDER__SEGMENT_SECONDS: '1',
     REEL_PIPELINE__WORK_DIR: join(workDir, 'work'),
     REEL_UPLOADS__PART_SIZE_BYTES: String(5 * 1024 * 1024),
