@@ -148,7 +148,9 @@ pub struct PartReceipt {
     ),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "exactly the part's planned size in bytes"),
     responses(
-        (status = 200, description = "the part is stored", body = PartReceipt),
+        (status = 200, description = "the part is stored", body = PartReceipt, links(
+            ("complete_upload" = (operation_id = "complete_upload", parameters(("id" = "$request.path.id")))),
+        )),
         BadRequest, Authenticated, NotFound, Conflict, Unprocessable,
     ),
     security(("bearer" = []))
