@@ -57,6 +57,9 @@ pub struct FeedQuery {
     /// Items per page (default 10).
     #[param(minimum = 1, maximum = 50)]
     limit: Option<u32>,
+    /// Hand out the first ready item's master and start-rung media playlists inline
+    /// (`inline_playlists`), saving a cold start their round trips (default false).
+    inline_playlists: Option<bool>,
 }
 
 fn cursor_schema() -> utoipa::openapi::Object {
@@ -88,6 +91,7 @@ pub async fn feed(
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::bad_request("invalid_limit", format!("limit must be 1 to {MAX_PAGE}")));
     }
-    let page = state.delivery.feed(&user, query.cursor.as_deref(), limit).await?;
+    let page =
+        state.delivery.feed(&user, query.cursor.as_deref(), limit, query.inline_playlists.unwrap_or(false)).await?;
     page.map(Json).map_err(|_| ApiError::bad_request("invalid_cursor", "cursor is not a feed cursor"))
 }

@@ -7,6 +7,7 @@ pub mod master;
 pub mod origin;
 pub mod policy;
 pub mod signing;
+pub mod start;
 pub mod views;
 
 use std::collections::HashMap;
@@ -23,12 +24,19 @@ use crate::db::{Db, DbError, PlaybackRow, RenditionRow, StoredDefaults};
 use crate::model::score::ScoreWeights;
 use crate::model::{AuthUser, Generation, PlaybackAccess, VideoId, VideoStatus};
 use crate::storage::Storage;
-use crate::storage::keys::{self, FIRST_SEGMENT, INIT_SEGMENT};
+use crate::storage::keys;
 use policy::Defaults;
-use views::{DeliveryHints, FailedView, FeedPage, PrefetchHint, ProcessingView, ReadyView, RenditionView, VideoView};
+use start::{ObjectKind, StartSet, StartSets};
+use views::{
+    DeliveryHints, FailedView, FeedPage, InlinePlaylist, PrefetchHint, PrefetchObject, ProcessingView, ReadyView,
+    RenditionView, VideoView,
+};
 
 /// Largest feed page.
 pub const MAX_PAGE: u32 = 50;
+
+/// Start sets (a few KB each) kept in memory, one per master and cap.
+const START_SETS: u64 = 20_000;
 
 /// The delivery service shared by the playback, feed and origin handlers.
 #[derive(Clone)]
@@ -41,6 +49,7 @@ pub struct Delivery {
     states: moka::future::Cache<VideoId, Option<origin::OriginVideo>>,
     keys: signing::KeyRing,
     beacon: beacon::Beacon,
+    starts: StartSets,
 }
 
 impl std::fmt::Debug for Delivery {
@@ -65,7 +74,8 @@ impl Delivery {
         let states = moka::future::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(2)).build();
         let beacon = beacon::Beacon::new(config.beacon_events_per_minute, weights);
         let keys = signing::KeyRing::new(db.clone());
-        Delivery { db, storage, config: Arc::new(config), base_url: base_url.into(), hot, states, keys, beacon }
+        let starts = StartSets::new(START_SETS);
+        Delivery { db, storage, config: Arc::new(config), base_url: base_url.into(), hot, states, keys, beacon, starts }
     }
 
     /// The configuration.
@@ -115,12 +125,14 @@ impl Delivery {
     }
 
     /// A feed page of `limit` (1 to [`MAX_PAGE`], checked by the caller) items for `viewer`,
-    /// newest first, with prefetch hints under the cap.
+    /// newest first, with prefetch hints under the cap and, with `inline`, the first ready
+    /// item's start playlists.
     pub async fn feed(
         &self,
         viewer: &AuthUser,
         cursor: Option<&str>,
         limit: u32,
+        inline: bool,
     ) -> Result<Result<FeedPage, InvalidCursor>, DbError> {
         let before = match cursor.map(decode_cursor).transpose() {
             Ok(before) => before,
@@ -133,6 +145,10 @@ impl Delivery {
         let renditions = self.renditions(&rows.iter().collect::<Vec<_>>()).await?;
         let defaults = self.defaults().await?;
         let signer = self.keys.signer(self.config.playback_token_ttl).await?;
+        let ready: Vec<(VideoId, StartMaster)> = rows
+            .iter()
+            .filter_map(|row| self.start_master(viewer, &defaults, row, &renditions).map(|m| (row.video_id, m)))
+            .collect();
         let (items, bases): (Vec<VideoView>, HashMap<VideoId, String>) = rows
             .into_iter()
             .map(|row| {
@@ -141,8 +157,27 @@ impl Delivery {
                 (view, (video_id, base))
             })
             .unzip();
-        let prefetch = self.prefetch(&items, &bases, &renditions, defaults.prefetch_cap);
-        Ok(Ok(FeedPage { items, next_cursor, prefetch_cap: defaults.prefetch_cap, prefetch }))
+        let mut prefetch = Vec::new();
+        for (video_id, master) in ready.iter().skip(1) {
+            if prefetch.len() >= defaults.prefetch_cap as usize {
+                break;
+            }
+            if let (Some(base), Some(set)) = (bases.get(video_id), self.start_set(master).await) {
+                prefetch.extend(hint(*video_id, base, &set));
+            }
+        }
+        let mut inline_playlists = Vec::new();
+        if let Some((video_id, master)) = ready.first().filter(|_| inline)
+            && let Some(base) = bases.get(video_id)
+            && let Some(set) = self.start_set(master).await
+        {
+            inline_playlists.extend(set.playlists.iter().map(|(key, text)| InlinePlaylist {
+                video_id: *video_id,
+                url: format!("{base}/{key}"),
+                text: text.to_string(),
+            }));
+        }
+        Ok(Ok(FeedPage { items, next_cursor, prefetch_cap: defaults.prefetch_cap, prefetch, inline_playlists }))
     }
 
     async fn renditions(&self, rows: &[&PlaybackRow]) -> Result<HashMap<VideoId, Vec<RenditionRow>>, DbError> {
@@ -193,7 +228,7 @@ impl Delivery {
         let view = match row.status {
             VideoStatus::Ready => {
                 let manifest = row.manifest_url.as_deref().unwrap_or(keys::MASTER_PLAYLIST);
-                let master = manifest.rsplit_once('/').map_or(manifest, |(_, file)| file);
+                let served = served_master(manifest, &allowed, all);
                 let tier = policy::cache_tier(
                     row.policy.cache_tier_hint,
                     row.value_score,
@@ -208,10 +243,7 @@ impl Delivery {
                     duration_ms: row.duration_ms,
                     width: row.width,
                     height: row.height,
-                    playback_manifest_url: format!(
-                        "{base}/{}",
-                        keys::sibling(manifest, &policy::master_file(master, &allowed, all))
-                    ),
+                    playback_manifest_url: format!("{base}/{}", keys::sibling(manifest, &served)),
                     thumbnail_url,
                     renditions: allowed
                         .iter()
@@ -259,36 +291,66 @@ impl Delivery {
         (view, base)
     }
 
-    /// Hints for the ready items after the first, at most `cap` of them.
-    fn prefetch(
+    /// The master a ready `row` is served with to `viewer`, or `None` when it is not ready.
+    fn start_master(
         &self,
-        items: &[VideoView],
-        bases: &HashMap<VideoId, String>,
+        viewer: &AuthUser,
+        defaults: &Defaults,
+        row: &PlaybackRow,
         renditions: &HashMap<VideoId, Vec<RenditionRow>>,
-        cap: u32,
-    ) -> Vec<PrefetchHint> {
-        items
-            .iter()
-            .skip(1)
-            .filter_map(|item| match item {
-                VideoView::Ready(ready) => Some(ready),
-                _ => None,
-            })
-            .filter_map(|ready| {
-                let start = ready.renditions.first()?;
-                let rendition = renditions.get(&ready.video_id)?.iter().find(|r| r.profile == start.profile)?;
-                let dir = rendition.playlist_key.rsplit_once('/')?.0;
-                let base = bases.get(&ready.video_id)?;
-                Some(PrefetchHint {
-                    video_id: ready.video_id,
-                    manifest_url: ready.playback_manifest_url.clone(),
-                    init_url: format!("{base}/{dir}/{INIT_SEGMENT}"),
-                    first_segment_url: format!("{base}/{dir}/{FIRST_SEGMENT}"),
-                })
-            })
-            .take(cap as usize)
-            .collect()
+    ) -> Option<StartMaster> {
+        if row.status != VideoStatus::Ready {
+            return None;
+        }
+        let all = renditions.get(&row.video_id).map(Vec::as_slice).unwrap_or_default();
+        let ceiling = policy::ceiling(defaults, &self.config.low_conversion_cohort, viewer.cohort.as_deref());
+        let allowed = policy::allowed(all, ceiling, row.policy.max_bitrate_kbps);
+        let key = row.manifest_url.clone()?;
+        let served = served_master(&key, &allowed, all);
+        Some(StartMaster { key, served })
     }
+
+    /// The start set of a master, derived on first use; `None` (logged) when the published tree
+    /// cannot be read, so one broken video never fails a feed page.
+    async fn start_set(&self, master: &StartMaster) -> Option<Arc<StartSet>> {
+        match self.starts.get(&self.storage, &master.key, &master.served).await {
+            Ok(set) => Some(set),
+            Err(error) => {
+                tracing::warn!(master = %master.key, served = %master.served, %error, "no start set");
+                None
+            }
+        }
+    }
+}
+
+/// The prefetch hint naming every object of `set`, each under the video's playback `base`.
+fn hint(video_id: VideoId, base: &str, set: &StartSet) -> Option<PrefetchHint> {
+    let url = |key: &str| format!("{base}/{key}");
+    let video = |kind: ObjectKind| set.objects.iter().find(|o| o.kind == kind && !o.audio);
+    Some(PrefetchHint {
+        video_id,
+        manifest_url: url(&video(ObjectKind::Master)?.key),
+        init_url: url(&video(ObjectKind::Init)?.key),
+        first_segment_url: url(&video(ObjectKind::Segment)?.key),
+        objects: set
+            .objects
+            .iter()
+            .map(|o| PrefetchObject { kind: o.kind, url: url(&o.key), bytes: o.bytes, audio: o.audio })
+            .collect(),
+        prefetch_bytes_total: set.bytes_total(),
+    })
+}
+
+/// A ready video's stored master and the file it is served as (itself or a capped variant).
+struct StartMaster {
+    key: String,
+    served: String,
+}
+
+/// The file serving `allowed` out of `all` beside the master stored at `manifest`.
+fn served_master(manifest: &str, allowed: &[&RenditionRow], all: &[RenditionRow]) -> String {
+    let master = manifest.rsplit_once('/').map_or(manifest, |(_, file)| file);
+    policy::master_file(master, allowed, all)
 }
 
 /// Ready videos are public to signed-in viewers; the rest only to their creator and admins.

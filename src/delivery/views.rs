@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::start::ObjectKind;
 use crate::model::CacheTier;
 
 /// A video as a viewer sees it; `status` tells which fields are present.
@@ -126,18 +127,47 @@ pub struct FailedView {
     pub retryable: Option<bool>,
 }
 
-/// URLs a client should warm for an upcoming video: master, start rendition's init segment and
-/// first segment, nothing more (seed §3.5).
+/// What a client should warm for an upcoming video (seed §3.5, "preload first segment only for
+/// next video"): every object the start rung needs for its first frame, nothing more.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PrefetchHint {
     /// Video id.
     pub video_id: VideoId,
-    /// The capped master.
+    /// The capped master (also the first entry of `objects`).
     pub manifest_url: String,
-    /// The start rendition's init segment.
+    /// The start rendition's init segment (also in `objects`).
     pub init_url: String,
-    /// The start rendition's first media segment.
+    /// The start rendition's first media segment (also in `objects`).
     pub first_segment_url: String,
+    /// In fetch order: the master, then per start rendition (video, then its audio rendition
+    /// when audio is separate) the media playlist, init segment and first media segment.
+    pub objects: Vec<PrefetchObject>,
+    /// The sum of `objects[].bytes`.
+    pub prefetch_bytes_total: u64,
+}
+
+/// One object to warm.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PrefetchObject {
+    /// What it is to the player.
+    pub kind: ObjectKind,
+    /// Where to fetch it.
+    pub url: String,
+    /// Its size as stored (a gzip-encoded playlist arrives smaller).
+    pub bytes: u64,
+    /// Whether it belongs to a separate audio rendition.
+    pub audio: bool,
+}
+
+/// A playlist's text handed out inline, so the player needs no request for it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InlinePlaylist {
+    /// The video it belongs to.
+    pub video_id: VideoId,
+    /// The URL the text is served at; a player answers requests for it from `text`.
+    pub url: String,
+    /// The playlist, byte for byte as the origin serves it.
+    pub text: String,
 }
 
 /// A feed page.
@@ -151,4 +181,8 @@ pub struct FeedPage {
     pub prefetch_cap: u32,
     /// At most `prefetch_cap` hints, for the ready items following the first one.
     pub prefetch: Vec<PrefetchHint>,
+    /// With `inline_playlists=true`: the master and start-rung media playlists of the first
+    /// ready item, so its cold start needs only the init and first segment requests.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub inline_playlists: Vec<InlinePlaylist>,
 }

@@ -345,6 +345,15 @@ impl Storage {
         }
     }
 
+    /// An object's size, or `None` when it does not exist.
+    pub async fn size(&self, key: &Path) -> Result<Option<u64>, StorageError> {
+        match self.objects.head(key).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(other) => Err(other.into()),
+        }
+    }
+
     /// Streams an object through SHA-256.
     pub async fn sha256_of(&self, key: &Path) -> Result<String, StorageError> {
         let mut hasher = Sha256::new();

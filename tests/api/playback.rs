@@ -3,17 +3,22 @@
 
 use std::collections::HashSet;
 
+use reel::media::AudioPackaging;
 use reel::model::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, error_code, noise, portrait_clip, spawn_app, token, token_with};
+use crate::helpers::{
+    Backend, TestApp, error_code, noise, portrait_clip, spawn_app, spawn_app_with, token, token_with,
+};
 use crate::on_both_backends;
 
 on_both_backends!(
     status_payloads_follow_the_pipeline_and_visibility_rules,
     the_feed_pages_stably_with_placeholders_and_capped_prefetch,
     caps_serve_a_distinct_master_without_the_higher_rungs,
+    hints_name_every_object_of_the_start_rung_with_its_size,
+    inline_playlists_carry_the_first_ready_items_start_playlists,
 );
 
 impl TestApp {
@@ -216,4 +221,85 @@ async fn manifest_urls_point_at_the_cdn_when_one_is_configured() {
     let (_, _, body) = app.get_json(&token("viewer"), &format!("/v1/videos/{video_id}")).await;
     assert_eq!(body["playback_manifest_url"], format!("https://cdn.example/reel/packaged/{video_id}/hls/master.m3u8"));
     assert_eq!(body["thumbnail_url"], format!("https://cdn.example/reel/packaged/{video_id}/hls/poster.jpg"));
+}
+
+/// The feed's hint for the second ready item names the start rung's master, media playlist(s),
+/// init and first segment(s) (audio too when separate), each with the size the origin serves.
+async fn hints_name_every_object_of_the_start_rung_with_its_size(backend: Backend) {
+    for audio in [AudioPackaging::Muxed, AudioPackaging::Separate] {
+        let app = spawn_app_with(backend, |config| config.pipeline.ladder.audio = audio).await;
+        let (alice, bob) = (token("alice"), token("bob"));
+        for _ in 0..3 {
+            app.ready_video(&alice, 360, 640).await;
+        }
+        let feed = app.feed_page(&bob, None, 10).await;
+        let second = feed["items"][1]["video_id"].as_str().expect("a second item").to_owned();
+        let hints = feed["prefetch"].as_array().expect("prefetch");
+        assert_eq!(hints.len(), 2, "{audio:?}: the cap");
+        let hint = hints.iter().find(|h| h["video_id"] == second.as_str()).expect("the second item is hinted");
+        let objects = hint["objects"].as_array().expect("objects");
+        let kinds: Vec<(&str, bool)> =
+            objects.iter().map(|o| (o["kind"].as_str().unwrap_or_default(), o["audio"] == true)).collect();
+        let mut expected = vec![("master", false), ("playlist", false), ("init", false), ("segment", false)];
+        if audio == AudioPackaging::Separate {
+            expected.extend([("playlist", true), ("init", true), ("segment", true)]);
+        }
+        assert_eq!(kinds, expected, "{audio:?}: {hint}");
+        assert_eq!(objects[0]["url"], feed["items"][1]["playback_manifest_url"], "the master the item plays");
+        assert_eq!(hint["manifest_url"], objects[0]["url"]);
+        assert_eq!(hint["init_url"], objects[2]["url"]);
+        assert_eq!(hint["first_segment_url"], objects[3]["url"]);
+        let mut total = 0;
+        for object in objects {
+            let url = object["url"].as_str().expect("url");
+            let response = app.http.get(url).send().await.expect("get");
+            assert_eq!(response.status(), StatusCode::OK, "{url}");
+            let body = response.bytes().await.expect("body");
+            assert_eq!(object["bytes"].as_u64(), Some(body.len() as u64), "{url}");
+            total += body.len() as u64;
+            let text = String::from_utf8_lossy(&body);
+            if object["kind"] == "master" {
+                let first_variant = text.lines().skip_while(|l| !l.starts_with("#EXT-X-STREAM-INF")).nth(1);
+                let playlist = objects[1]["url"].as_str().expect("playlist url");
+                assert!(first_variant.is_some_and(|uri| playlist.ends_with(uri)), "the first variant: {text}");
+            }
+            if object["kind"] == "playlist" {
+                let first_segment = text.lines().find(|l| !l.starts_with('#') && !l.is_empty()).expect("a segment");
+                assert!(
+                    objects.iter().any(|o| o["kind"] == "segment"
+                        && o["url"].as_str().is_some_and(|u| u.ends_with(&format!("/{first_segment}")))),
+                    "{audio:?}: the first segment {first_segment} of {url} is hinted"
+                );
+                assert!(text.contains("#EXT-X-MAP:URI=\"init.mp4\""), "{text}");
+            }
+        }
+        assert_eq!(hint["prefetch_bytes_total"].as_u64(), Some(total));
+        assert!(
+            objects
+                .iter()
+                .all(|o| o["kind"] != "segment" || o["url"].as_str().is_some_and(|u| u.ends_with("seg-00001.m4s")))
+        );
+    }
+}
+
+async fn inline_playlists_carry_the_first_ready_items_start_playlists(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (alice, bob) = (token("alice"), token("bob"));
+    for _ in 0..2 {
+        app.ready_video(&alice, 180, 320).await;
+    }
+    let plain = app.feed_page(&bob, None, 10).await;
+    assert!(plain.get("inline_playlists").is_none(), "opt-in only");
+    let (status, _, page) = app.get_json(&bob, "/v1/feed/videos?limit=10&inline_playlists=true").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let first = page["items"][0]["video_id"].as_str().expect("first");
+    let inline = page["inline_playlists"].as_array().expect("inline playlists");
+    assert_eq!(inline.len(), 2, "the master and the start rung's media playlist: {page}");
+    assert_eq!(inline[0]["url"], page["items"][0]["playback_manifest_url"]);
+    for playlist in inline {
+        assert_eq!(playlist["video_id"], first);
+        let url = playlist["url"].as_str().expect("url");
+        let served = app.http.get(url).send().await.expect("get").text().await.expect("text");
+        assert_eq!(playlist["text"].as_str(), Some(served.as_str()), "byte for byte as served: {url}");
+    }
 }

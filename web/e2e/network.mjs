@@ -11,8 +11,15 @@ export function recordNetwork(context) {
     const url = new URL(request.url());
     const origin = ORIGIN.exec(url.pathname);
     const segment = origin ? /seg-(\d+)\.m4s$/.exec(origin[2]) : null;
+    let page = null;
+    try {
+      page = request.frame().page();
+    } catch {
+      // a service worker's request has no frame
+    }
     requests.push({
       request,
+      page,
       url: request.url(),
       path: url.pathname,
       method: request.method(),

@@ -16,7 +16,7 @@ function freePort() {
   });
 }
 
-export async function startReel({ binary, workDir, webDir, logPath }) {
+export async function startReel({ binary, workDir, webDir, logPath, env: extra = {} }) {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const env = {
@@ -30,6 +30,7 @@ export async function startReel({ binary, workDir, webDir, logPath }) {
     REEL_PIPELINE__LADDER__SEGMENT_SECONDS: '1',
     REEL_PIPELINE__WORK_DIR: join(workDir, 'work'),
     REEL_UPLOADS__PART_SIZE_BYTES: String(5 * 1024 * 1024),
+    ...extra,
   };
   const log = createWriteStream(logPath);
   const child = spawn(binary, ['serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });

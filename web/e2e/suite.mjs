@@ -119,6 +119,16 @@ async function uploadChecks(t) {
     assert(text.includes(`Failed: ${video.failed_reason}`), `shown "${text}", API reason "${video.failed_reason}"`);
     await t.shot(page, 'upload');
   });
+
+  await check("upload page: the creator's own video plays on the page (from its start, as soon as playable)", async () => {
+    const played = await eventually('the own video to show a frame', () =>
+      page.evaluate(() => {
+        const video = document.querySelector('.upload-card[data-state="ready"] video.own-preview');
+        return video && video.currentTime > 0.3 && video.videoWidth > 0 ? video.closest('.upload-card').dataset.playable : null;
+      }), { timeoutMs: 30_000 });
+    assert(played === 'true', `card marked playable: ${played}`);
+  });
+  await page.close(); // its player would otherwise keep fetching beside the feed checks
 }
 
 // --- Feed ---
@@ -130,6 +140,7 @@ async function feedChecks(t) {
   });
 
   const page = await t.context.newPage();
+  const origin = () => net.origin().filter((entry) => entry.page === page);
   const becameCurrent = new Map(); // video id → when it became the current cell
   const activeVideo = (selector = '.cell[data-active] video') =>
     page.evaluate((sel) => {
@@ -165,7 +176,7 @@ async function feedChecks(t) {
     await t.shot(page, 'feed');
   });
 
-  await check('feed: prefetch warms ≤ prefetch_cap upcoming videos, only master + init + first segment', async () => {
+  await check('feed: prefetch warms ≤ prefetch_cap upcoming videos, only the objects prefetch[] names', async () => {
     assert(feed, 'the feed loaded');
     const cap = feed.prefetch_cap;
     assert(Number.isInteger(cap) && cap >= 1, `prefetch_cap ${cap}`);
@@ -173,13 +184,16 @@ async function feedChecks(t) {
     await sleep(2000); // let the low-priority warm-up finish
     const current = feed.items[0].video_id;
     const warmed = new Map();
-    for (const entry of net.origin().filter((e) => e.videoId !== current)) {
+    for (const entry of origin().filter((e) => e.videoId !== current)) {
       warmed.set(entry.videoId, [...(warmed.get(entry.videoId) ?? []), entry.url]);
     }
     assert(warmed.size <= cap, `${warmed.size} non-current videos fetched, cap ${cap}: ${[...warmed.keys()]}`);
     for (const hint of feed.prefetch) {
       assert(/seg-0*1\.m4s$/.test(hint.first_segment_url), `hint's first segment ${hint.first_segment_url}`);
-      const allowed = [hint.manifest_url, hint.init_url, hint.first_segment_url];
+      const allowed = hint.objects.map((object) => object.url);
+      for (const url of [hint.manifest_url, hint.init_url, hint.first_segment_url]) assert(allowed.includes(url), `objects[] lacks ${url}`);
+      const sum = hint.objects.reduce((total, object) => total + object.bytes, 0);
+      assert(sum === hint.prefetch_bytes_total && sum > 0, `prefetch_bytes_total ${hint.prefetch_bytes_total}, objects sum to ${sum}`);
       const fetched = warmed.get(hint.video_id) ?? [];
       for (const url of allowed) assert(fetched.includes(url), `prefetch of ${hint.video_id} missed ${url}`);
       for (const url of fetched) assert(allowed.includes(url), `non-current ${hint.video_id} fetched ${url}, not in prefetch[]`);
@@ -203,13 +217,28 @@ async function feedChecks(t) {
     console.log(`      next video started in ${next.startupMs} ms (prefetched: ${feed.prefetch.some((h) => h.video_id === next.id)})`);
   });
 
+  await check("feed: the hints name every object hls.js requests before the second video's first frame", async () => {
+    assert(feed, 'the feed loaded');
+    const second = feed.items[1].video_id;
+    const hint = feed.prefetch.find((h) => h.video_id === second);
+    assert(hint, `prefetch[] has no hint for the second item ${second}`);
+    const shownAt = Number(await page.evaluate((id) => document.querySelector(`.cell[data-video-id="${id}"] video`)?.dataset.firstFrameAt, second));
+    assert(shownAt > 0, 'the second video recorded its first frame');
+    const before = origin().filter((e) => e.videoId === second && e.at <= shownAt).map((e) => e.url);
+    assert(before.length > 0, 'requests for the second video were recorded');
+    const hinted = hint.objects.map((object) => object.url);
+    const missing = [...new Set(before)].filter((url) => !hinted.includes(url));
+    assert(missing.length === 0, `requested before the first frame but not hinted: ${missing.join(', ')}`);
+    console.log(`      ${new Set(before).size} objects before the first frame, all among ${hinted.length} hinted (${hint.prefetch_bytes_total} B)`);
+  });
+
   await check('feed: no segment after the first is fetched for a video before it is current', async () => {
     assert(feed, 'the feed loaded');
     await sleep(2000);
-    const early = net.origin().filter((e) => e.segment !== null && e.segment > 1 && !(e.at >= (becameCurrent.get(e.videoId) ?? Infinity)));
+    const early = origin().filter((e) => e.segment !== null && e.segment > 1 && !(e.at >= (becameCurrent.get(e.videoId) ?? Infinity)));
     assert(early.length === 0, `fetched early: ${early.map((e) => e.url).join(', ')}`);
     const current = [...becameCurrent.keys()];
-    const others = new Set(net.origin().filter((e) => !current.includes(e.videoId)).map((e) => e.videoId));
+    const others = new Set(origin().filter((e) => !current.includes(e.videoId)).map((e) => e.videoId));
     assert(others.size <= feed.prefetch_cap, `${others.size} never-current videos fetched`);
   });
 
@@ -230,7 +259,8 @@ async function feedChecks(t) {
 async function beaconEvents(net) {
   const events = [];
   for (const entry of net.all().filter((e) => e.method === 'POST' && e.path === '/v1/playback/events')) {
-    const response = await entry.request.response();
+    const response = await entry.request.response().catch(() => null); // from a page closed since
+    if (!response) continue;
     const body = JSON.parse(entry.request.postData() ?? '{}');
     for (const event of body.events ?? []) events.push({ ...event, status: response?.status() });
   }
@@ -248,6 +278,18 @@ async function placeholderCheck(t) {
     await cell.locator('text=processing…').waitFor({ timeout: 15_000 });
     assert((await cell.getAttribute('data-status')) === 'processing', 'placeholder cell');
     await t.shot(page, 'feed-processing');
+    const first = await page.waitForSelector(
+      `.cell[data-video-id="${id}"][data-playable] video.preview, .cell[data-video-id="${id}"][data-status="ready"]`,
+      { timeout: 180_000 },
+    );
+    const previewed = (await first.evaluate((el) => el.tagName)) === 'VIDEO';
+    if (previewed) {
+      await page.waitForFunction((videoId) => {
+        const video = document.querySelector(`.cell[data-video-id="${videoId}"][data-status="processing"] video.preview`);
+        return !video || (video.currentTime > 0.3 && video.videoWidth > 0);
+      }, id, { timeout: 30_000 });
+    }
+    console.log(`      the placeholder ${previewed ? 'played the preview while processing' : 'went ready before it was seen playable'}`);
     await page.waitForSelector(`.cell[data-video-id="${id}"][data-status="ready"]`, { timeout: 180_000 });
     await page.waitForFunction((videoId) => {
       const video = document.querySelector(`.cell[data-video-id="${videoId}"] video`);

@@ -142,9 +142,10 @@ export async function getVideo(videoId: string): Promise<VideoPoll> {
   };
 }
 
-export function getFeed(cursor: string | null, limit = 10): Promise<FeedPage> {
+export function getFeed(cursor: string | null, limit = 10, inlinePlaylists = false): Promise<FeedPage> {
   const query = new URLSearchParams({ limit: String(limit) });
   if (cursor) query.set('cursor', cursor);
+  if (inlinePlaylists) query.set('inline_playlists', 'true');
   return json('GET', `/v1/feed/videos?${query}`);
 }
 

@@ -58,6 +58,10 @@ export interface ProcessingVideo extends VideoBase {
   elapsed_ms: number;
   poll_after_ms: number;
   thumbnail_url: string | null;
+  /** The first start-rung segment is stored: the creator can already watch it. */
+  playable: boolean;
+  /** The preview master (growing `EVENT` playlists), once playable. */
+  playback_manifest_url?: string;
 }
 
 export interface FailedVideo extends VideoBase {
@@ -68,11 +72,27 @@ export interface FailedVideo extends VideoBase {
 
 export type VideoView = ReadyVideo | ProcessingVideo | FailedVideo;
 
+export interface PrefetchObject {
+  kind: 'master' | 'playlist' | 'init' | 'segment';
+  url: string;
+  bytes: number;
+  audio: boolean;
+}
+
 export interface PrefetchHint {
   video_id: string;
   manifest_url: string;
   init_url: string;
   first_segment_url: string;
+  /** Every object the start rung's first frame needs, in fetch order. */
+  objects: PrefetchObject[];
+  prefetch_bytes_total: number;
+}
+
+export interface InlinePlaylist {
+  video_id: string;
+  url: string;
+  text: string;
 }
 
 export interface FeedPage {
@@ -80,6 +100,13 @@ export interface FeedPage {
   next_cursor: string | null;
   prefetch_cap: number;
   prefetch: PrefetchHint[];
+  inline_playlists?: InlinePlaylist[];
+}
+
+/** What a player needs: the video and where its master is. */
+export interface Playable {
+  video_id: string;
+  playback_manifest_url: string;
 }
 
 export interface OpsVideo {

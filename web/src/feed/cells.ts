@@ -1,14 +1,21 @@
 // Feed cells, one per screen: a ready video with its player, a processing placeholder that
-// polls until the video is ready, or a failed notice (placeholders only for the viewer's own).
+// polls until the video is ready (and plays the preview as soon as it is playable), or a failed
+// notice (placeholders only for the viewer's own). Posters load only when the feed primes a cell.
 import { getVideo } from '../api';
 import type { Beacon } from '../beacon';
 import { formatMs, h } from '../dom';
 import type { ProcessingVideo, ReadyVideo, VideoView } from '../types';
 import { Player } from './player';
 
+const SHOWN = Promise.resolve();
+
 export interface Cell {
   readonly element: HTMLElement;
   readonly videoId: string;
+  /** Loads the poster (only the current and next cells have one). */
+  prime(): void;
+  /** Resolves when the active cell shows its first frame (at once for cells without video). */
+  started(): Promise<void>;
   activate(): void;
   deactivate(): void;
   /** Frees the decoder and buffers; the cell can be activated again later. */
@@ -21,6 +28,8 @@ export interface CellContext {
   muted: () => boolean;
   /** A placeholder's video became ready: swap the cell in place. */
   replace: (old: Cell, video: VideoView) => void;
+  /** Playlist texts the feed handed out inline, by URL. */
+  inline: ReadonlyMap<string, string>;
 }
 
 export function makeCell(video: VideoView, ctx: CellContext): Cell {
@@ -49,16 +58,25 @@ class VideoCell implements Cell {
     private readonly ctx: CellContext,
   ) {
     this.videoId = item.video_id;
-    this.video = h('video', { playsinline: true, loop: true, preload: 'none', poster: item.thumbnail_url });
+    this.video = h('video', { playsinline: true, loop: true, preload: 'none' });
     const support = h('button', { class: 'support', type: 'button' }, '♥ Support');
     support.addEventListener('click', () => ctx.beacon.push({ type: 'support_click', video_id: item.video_id }));
     const caption = h('p', { class: 'caption' }, `@${item.creator_id} · ${formatMs(item.duration_ms)}`);
     this.element = frame(item.video_id, 'ready', this.video, h('div', { class: 'overlay' }, caption, support));
   }
 
+  prime(): void {
+    if (this.item.thumbnail_url && !this.video.poster) this.video.poster = this.item.thumbnail_url;
+  }
+
+  started(): Promise<void> {
+    return this.player?.firstFrame ?? SHOWN;
+  }
+
   activate(): void {
+    this.prime();
     this.video.muted = this.ctx.muted();
-    this.player ??= new Player(this.video, this.item, this.ctx.beacon);
+    this.player ??= new Player(this.video, this.item, this.ctx.beacon, { inline: this.ctx.inline });
     this.player.play();
     this.element.dataset.active = 'true';
   }
@@ -82,24 +100,45 @@ class PlaceholderCell implements Cell {
   readonly element: HTMLElement;
   readonly videoId: string;
   private readonly stage: HTMLElement;
+  private readonly poster: HTMLImageElement;
   private timer: number | undefined;
   private stopped = false;
+  private active = false;
+  private primed = false;
+  private preview: Player | null = null;
 
   constructor(
-    item: ProcessingVideo,
+    private item: ProcessingVideo,
     private readonly ctx: CellContext,
   ) {
     this.videoId = item.video_id;
     this.stage = h('p', { class: 'stage' });
     const text = h('div', { class: 'placeholder' }, h('p', {}, 'processing…'), this.stage);
-    const poster = item.thumbnail_url ? [h('img', { class: 'poster', src: item.thumbnail_url, alt: '' })] : [];
-    this.element = frame(item.video_id, 'processing', ...poster, text);
+    this.poster = h('img', { class: 'poster', alt: '', hidden: true });
+    this.element = frame(item.video_id, 'processing', this.poster, text);
     this.show(item);
     this.schedule(item.poll_after_ms);
   }
 
   private show(item: ProcessingVideo): void {
+    this.item = item;
     this.stage.textContent = `stage: ${item.stage ?? 'queued'} · ${formatMs(item.elapsed_ms)}`;
+    if (this.primed) this.prime();
+    if (this.active) this.startPreview();
+  }
+
+  /** The creator watches the start rungs as they grow, from the beginning (hls.js `startPosition: 0`). */
+  private startPreview(): void {
+    const url = this.item.playback_manifest_url;
+    if (this.preview || !this.item.playable || !url) return;
+    const video = h('video', { class: 'preview', playsinline: true, loop: true, preload: 'none' });
+    video.muted = this.ctx.muted();
+    this.element.dataset.playable = 'true';
+    this.element.append(video);
+    this.preview = new Player(video, { video_id: this.videoId, playback_manifest_url: url }, this.ctx.beacon, {
+      startPosition: 0,
+    });
+    this.preview.play();
   }
 
   private schedule(ms: number | undefined): void {
@@ -122,19 +161,42 @@ class PlaceholderCell implements Cell {
     }
   }
 
+  prime(): void {
+    this.primed = true;
+    const url = this.item.thumbnail_url;
+    if (!url || this.poster.getAttribute('src') === url) return;
+    this.poster.src = url;
+    this.poster.hidden = false;
+  }
+
+  started(): Promise<void> {
+    return this.preview?.firstFrame ?? SHOWN;
+  }
+
   activate(): void {
+    this.active = true;
+    this.prime();
+    this.startPreview();
+    this.preview?.play();
     this.element.dataset.active = 'true';
   }
 
   deactivate(): void {
+    this.active = false;
+    this.preview?.pause();
     delete this.element.dataset.active;
   }
 
-  release(): void {}
+  release(): void {
+    this.preview?.destroy();
+    this.preview?.video.remove();
+    this.preview = null;
+  }
 
   destroy(): void {
     this.stopped = true;
     clearTimeout(this.timer);
+    this.release();
   }
 }
 
@@ -143,6 +205,8 @@ function staticCell(videoId: string, status: string, text: string): Cell {
   return {
     element,
     videoId,
+    prime: () => undefined,
+    started: () => SHOWN,
     activate: () => void (element.dataset.active = 'true'),
     deactivate: () => void delete element.dataset.active,
     release: () => undefined,

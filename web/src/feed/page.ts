@@ -11,7 +11,8 @@ const PAGE_SIZE = 10;
 const KEEP_PLAYERS = 1; // players kept alive on each side of the current cell
 
 export function renderFeed(view: HTMLElement, params: URLSearchParams): () => void {
-  const feed = new Feed(params.get('video'));
+  // `?inline=0` turns the inline playlists off (the startup benchmark compares both).
+  const feed = new Feed(params.get('video'), params.get('inline') !== '0');
   view.replaceChildren(feed.element);
   void feed.loadMore();
   return () => feed.destroy();
@@ -31,8 +32,12 @@ class Feed {
   private readonly prefetcher = new Prefetcher();
   private readonly observer: IntersectionObserver;
   private readonly ctx: CellContext;
+  private readonly inline = new Map<string, string>();
 
-  constructor(private startAt: string | null) {
+  constructor(
+    private startAt: string | null,
+    private readonly inlinePlaylists: boolean,
+  ) {
     this.list = h('div', { class: 'feed', id: 'feed', tabindex: 0 });
     this.status = h('p', { class: 'feed-status' }, 'loading…');
     const mute = h('button', { class: 'mute', type: 'button' }, 'sound off · tap for sound');
@@ -42,7 +47,12 @@ class Feed {
       root: this.list,
       threshold: 0.6,
     });
-    this.ctx = { beacon: this.beacon, muted: () => this.muted, replace: (old, video) => this.replace(old, video) };
+    this.ctx = {
+      beacon: this.beacon,
+      muted: () => this.muted,
+      replace: (old, video) => this.replace(old, video),
+      inline: this.inline,
+    };
     document.addEventListener('keydown', this.onKey);
   }
 
@@ -50,7 +60,8 @@ class Feed {
     if (this.loading || this.exhausted) return;
     this.loading = true;
     try {
-      const page = await getFeed(this.cursor, PAGE_SIZE);
+      const first = this.cursor === null && this.cells.length === 0;
+      const page = await getFeed(this.cursor, PAGE_SIZE, first && this.inlinePlaylists && !this.startAt);
       this.append(page);
       this.status.textContent = this.cells.length === 0 ? 'No videos yet. Upload one!' : '';
     } catch (error) {
@@ -63,6 +74,7 @@ class Feed {
   private append(page: FeedPage): void {
     this.cursor = page.next_cursor;
     this.exhausted = page.next_cursor === null;
+    for (const playlist of page.inline_playlists ?? []) this.inline.set(playlist.url, playlist.text);
     for (const video of page.items) {
       if (this.cells.some((cell) => cell.videoId === video.video_id)) continue;
       const cell = makeCell(video, this.ctx);
@@ -70,8 +82,18 @@ class Feed {
       this.list.append(cell.element);
       this.observer.observe(cell.element);
     }
-    this.jumpToStart(); // the current video's requests go first; warming follows at low priority
-    this.prefetcher.warm(page, (videoId) => this.indexOf(videoId) > Math.max(this.current, 0));
+    this.jumpToStart();
+    // Nothing competes with the current video until its first frame; then warm the next ones.
+    void this.afterFirstFrame(() =>
+      this.prefetcher.warm(page, (videoId) => this.indexOf(videoId) > Math.max(this.current, 0)),
+    );
+  }
+
+  /** Runs `then` once the current cell shows its first frame. */
+  private async afterFirstFrame(then: () => void): Promise<void> {
+    const cell = this.cells[Math.max(this.current, 0)];
+    await cell?.started();
+    then();
   }
 
   /** `/feed?video=ID` (the Upload page's link) opens at that video. */
@@ -102,6 +124,9 @@ class Feed {
     const cell = this.cells[index];
     this.prefetcher.reached(cell.videoId);
     cell.activate();
+    void cell.started().then(() => {
+      if (this.current === index) this.cells[index + 1]?.prime(); // posters: current and next only
+    });
     this.cells.forEach((other, i) => {
       if (Math.abs(i - index) > KEEP_PLAYERS) other.release();
     });
@@ -127,6 +152,7 @@ class Feed {
     this.observer.unobserve(old.element);
     old.element.replaceWith(cell.element);
     this.observer.observe(cell.element);
+    if (Math.abs(index - this.current) <= 1) cell.prime();
     if (index === this.current) cell.activate();
   }
 

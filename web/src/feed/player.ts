@@ -1,23 +1,79 @@
 // One feed video's player: hls.js on MSE (native HLS only where MSE is missing), started on the
 // lowest rung with conservative ABR, plus the playback telemetry for that video.
-import Hls from 'hls.js/light';
+import Hls, { LoadStats } from 'hls.js/light';
+import type { HlsConfig, Loader, LoaderCallbacks, LoaderConfiguration, PlaylistLoaderContext } from 'hls.js';
 import type { Beacon } from '../beacon';
-import type { ReadyVideo } from '../types';
+import type { Playable } from '../types';
 
 /** Start low and step up cautiously; drop fast when the network weakens. */
 const HLS_CONFIG: Partial<Hls['config']> = {
   startLevel: 0, // the lowest rung: fastest first frame on any network
-  capLevelToPlayerSize: true,
+  // Held on the start rung until the first frame (see `attach`): the first segments, often
+  // prefetched, would otherwise read as a fast link and pull the next rung's playlist in first.
+  capLevelToPlayerSize: false,
   abrEwmaDefaultEstimate: 500_000, // assume a weak link until measured
   abrEwmaFastVoD: 2, // react to a slowdown within about two seconds of samples
   abrEwmaSlowVoD: 8,
   abrBandWidthFactor: 0.8, // switch down when the estimate falls below 1.25× the rung's bitrate
   abrBandWidthUpFactor: 0.5, // switch up only with twice the next rung's bitrate
   abrMaxWithRealBitrate: true,
-  maxBufferLength: 10, // short videos: keep the buffer (and wasted bytes on swipe) small
-  maxMaxBufferLength: 20,
-  backBufferLength: 10,
+  // Continuity needs a few seconds ahead, not more: a longer buffer spends the link on bytes a
+  // swipe throws away and starves the prefetch of the next videos on 3G.
+  maxBufferLength: 8,
+  maxMaxBufferLength: 8,
+  maxBufferSize: 4 * 1000 * 1000,
+  backBufferLength: 4,
 };
+
+/** Options of one player. */
+export interface PlayerOptions {
+  /** Playlist texts by URL, answered without a request (the feed's `inline_playlists`). */
+  inline?: ReadonlyMap<string, string>;
+  /** Where to start: 0 plays a growing `EVENT` playlist from its beginning, not its live edge. */
+  startPosition?: number;
+}
+
+/** A playlist loader answering `inline` URLs from memory and everything else over the network. */
+function inlineLoader(inline: ReadonlyMap<string, string>): new (config: HlsConfig) => Loader<PlaylistLoaderContext> {
+  const Network = Hls.DefaultConfig.loader;
+  return class InlineLoader implements Loader<PlaylistLoaderContext> {
+    context: PlaylistLoaderContext | null = null;
+    private answered: LoadStats | null = null;
+    private readonly network: Loader<PlaylistLoaderContext>;
+
+    get stats() {
+      return this.answered ?? this.network.stats;
+    }
+
+    constructor(config: HlsConfig) {
+      this.network = new Network(config) as Loader<PlaylistLoaderContext>;
+    }
+
+    load(context: PlaylistLoaderContext, config: LoaderConfiguration, callbacks: LoaderCallbacks<PlaylistLoaderContext>) {
+      const text = inline.get(context.url);
+      if (text === undefined) {
+        this.answered = null;
+        this.network.load(context, config, callbacks);
+        return;
+      }
+      this.context = context;
+      const stats = new LoadStats();
+      const now = performance.now();
+      Object.assign(stats.loading, { start: now, first: now, end: now });
+      stats.loaded = stats.total = text.length;
+      this.answered = stats;
+      queueMicrotask(() => callbacks.onSuccess({ url: context.url, data: text }, stats, context, null));
+    }
+
+    abort() {
+      this.network.abort();
+    }
+
+    destroy() {
+      this.network.destroy();
+    }
+  };
+}
 
 const PROGRESS_EVERY_MS = 5000;
 
@@ -29,11 +85,15 @@ export class Player {
   private waitingSince: number | null = null;
   private completed = false;
   private lastProgressAt = 0;
+  private frameShown: () => void = () => undefined;
+  /** Resolves when the first frame of this video is on screen. */
+  readonly firstFrame = new Promise<void>((resolve) => (this.frameShown = resolve));
 
   constructor(
     readonly video: HTMLVideoElement,
-    private readonly item: ReadyVideo,
+    private readonly item: Playable,
     private readonly beacon: Beacon,
+    private readonly options: PlayerOptions = {},
   ) {
     video.addEventListener('playing', this.onPlaying);
     video.addEventListener('waiting', this.onWaiting);
@@ -72,13 +132,33 @@ export class Player {
     if (this.attached) return;
     this.attached = true;
     const url = this.item.playback_manifest_url;
+    this.watchFirstFrame();
     if (Hls.isSupported()) {
-      this.hls = new Hls(HLS_CONFIG);
+      const config: Partial<HlsConfig> = { ...HLS_CONFIG };
+      if (this.options.inline?.size) config.pLoader = inlineLoader(this.options.inline);
+      if (this.options.startPosition !== undefined) config.startPosition = this.options.startPosition;
+      const hls = new Hls(config);
+      this.hls = hls;
+      hls.autoLevelCapping = 0;
+      void this.firstFrame.then(() => {
+        if (this.hls !== hls) return;
+        hls.autoLevelCapping = -1;
+        hls.capLevelToPlayerSize = true;
+      });
       this.hls.loadSource(url);
       this.hls.attachMedia(this.video);
     } else {
       this.video.src = url; // Safari on iOS without MSE: the platform player does ABR
     }
+  }
+
+  private watchFirstFrame(): void {
+    const shown = () => {
+      this.video.dataset.firstFrameAt = String(Date.now());
+      this.frameShown();
+    };
+    if (typeof this.video.requestVideoFrameCallback === 'function') this.video.requestVideoFrameCallback(shown);
+    else this.video.addEventListener('playing', shown, { once: true });
   }
 
   private readonly onPlaying = () => {

@@ -1,12 +1,15 @@
-// Warms the CDN/browser cache for upcoming videos, exactly as the feed's `prefetch[]` says:
-// master playlist, the start rendition's init segment and its FIRST media segment, for at most
-// `prefetch_cap` videos not yet watched. Nothing else is fetched ahead of playback.
+// Warms the browser cache for upcoming videos, exactly as the feed's `prefetch[]` says: every
+// object the start rung's first frame needs (master, media playlist(s), init and first
+// segment(s)), for at most `prefetch_cap` videos not yet watched. The feed calls `warm` only
+// once the current video shows its first frame; requests go one at a time at low priority, so
+// the current video's own segments keep the link.
 import type { FeedPage, PrefetchHint } from '../types';
 
 export class Prefetcher {
   /** Videos warmed and not yet reached by the viewer. */
   private readonly pending = new Set<string>();
   private readonly done = new Set<string>();
+  private queue: Promise<void> = Promise.resolve();
 
   warm(page: FeedPage, isUpcoming: (videoId: string) => boolean): void {
     for (const hint of page.prefetch) {
@@ -14,7 +17,7 @@ export class Prefetcher {
       if (this.done.has(hint.video_id) || !isUpcoming(hint.video_id)) continue;
       this.done.add(hint.video_id);
       this.pending.add(hint.video_id);
-      void warmOne(hint);
+      this.queue = this.queue.then(() => warmOne(hint));
     }
   }
 
@@ -26,13 +29,13 @@ export class Prefetcher {
 }
 
 async function warmOne(hint: PrefetchHint): Promise<void> {
-  const get = async (url: string) => {
-    const response = await fetch(url, { mode: 'cors', credentials: 'omit', priority: 'low' });
-    await response.arrayBuffer(); // read it fully so the cache keeps a complete entry
-  };
-  try {
-    await Promise.all([get(hint.manifest_url), get(hint.init_url), get(hint.first_segment_url)]);
-  } catch {
-    // Warming is best effort: playback fetches whatever is missing.
+  const urls = hint.objects?.length ? hint.objects.map((o) => o.url) : [hint.manifest_url, hint.init_url, hint.first_segment_url];
+  for (const url of urls) {
+    try {
+      const response = await fetch(url, { mode: 'cors', credentials: 'omit', priority: 'low' });
+      await response.arrayBuffer(); // read it fully so the cache keeps a complete entry
+    } catch {
+      // Warming is best effort: playback fetches whatever is missing.
+    }
   }
 }

@@ -7,7 +7,7 @@ import { uploadParts } from './parts';
 export type UploadState =
   | { kind: 'created'; uploadId: string; partCount: number; totalBytes: number }
   | { kind: 'uploading'; uploadId: string; sentBytes: number; totalBytes: number }
-  | { kind: 'processing'; videoId: string; stage: string | null; elapsedMs: number }
+  | { kind: 'processing'; videoId: string; stage: string | null; elapsedMs: number; playbackUrl: string | null }
   | { kind: 'ready'; video: ReadyVideo }
   | { kind: 'failed'; reason: string; videoId: string | null; retryable: boolean | null };
 
@@ -54,7 +54,7 @@ export async function runUpload(file: File, listener: (state: UploadState) => vo
       move({ kind: 'uploading', uploadId: session.upload_id, sentBytes, totalBytes }),
     );
     videoId = (await completeUpload(session.upload_id)).video_id;
-    move({ kind: 'processing', videoId, stage: null, elapsedMs: 0 });
+    move({ kind: 'processing', videoId, stage: null, elapsedMs: 0, playbackUrl: null });
     return await pollUntilSettled(videoId, move);
   } catch (error) {
     return move({ kind: 'failed', reason: describe(error), videoId, retryable: null });
@@ -71,7 +71,8 @@ async function pollUntilSettled(videoId: string, move: (state: UploadState) => U
       case 'failed':
         return move({ kind: 'failed', reason: video.failed_reason, videoId, retryable: video.retryable });
       case 'processing': {
-        move({ kind: 'processing', videoId, stage: video.stage, elapsedMs: video.elapsed_ms });
+        const playbackUrl = video.playable ? (video.playback_manifest_url ?? null) : null;
+        move({ kind: 'processing', videoId, stage: video.stage, elapsedMs: video.elapsed_ms, playbackUrl });
         const wait = video.poll_after_ms ?? retryAfterMs ?? DEFAULT_POLL_MS;
         await sleep(Math.min(Math.max(wait, 200), MAX_POLL_MS));
       }

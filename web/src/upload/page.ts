@@ -1,5 +1,8 @@
-// The Upload page: pick a file, watch it move through the state machine live.
+// The Upload page: pick a file, watch it move through the state machine live, and watch the
+// video itself as soon as it is playable (the growing preview, from its beginning).
+import { Beacon } from '../beacon';
 import { formatBytes, formatMs, h } from '../dom';
+import { Player } from '../feed/player';
 import { runUpload, type StateKind, type UploadState } from './machine';
 
 const STEPS: StateKind[] = ['created', 'uploading', 'processing', 'ready'];
@@ -41,6 +44,16 @@ function uploadCard(file: File): Card {
     outcome,
   );
   const history: StateKind[] = [];
+  let preview: Player | null = null;
+  const watch = (videoId: string, url: string) => {
+    if (preview) return;
+    const video = h('video', { class: 'own-preview', playsinline: true, controls: true, preload: 'none' });
+    video.muted = true;
+    element.append(video);
+    element.dataset.playable = 'true';
+    preview = new Player(video, { video_id: videoId, playback_manifest_url: url }, new Beacon(), { startPosition: 0 });
+    preview.play();
+  };
 
   const show = (state: UploadState) => {
     if (history[history.length - 1] !== state.kind) history.push(state.kind);
@@ -52,6 +65,8 @@ function uploadCard(file: File): Card {
     bar.value = progressOf(state);
     detail.textContent = detailOf(state);
     outcome.replaceChildren(...outcomeOf(state));
+    if (state.kind === 'processing' && state.playbackUrl) watch(state.videoId, state.playbackUrl);
+    if (state.kind === 'ready') watch(state.video.video_id, state.video.playback_manifest_url);
   };
   return { element, show };
 }
