@@ -52,6 +52,10 @@ pub enum PlaybackEvent {
         startup_ms: u64,
         /// The client's id for this view.
         #[serde(default)]
+        #[schema(
+            nullable = false,
+            pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+        )]
         view_id: Option<Uuid>,
     },
     /// Playback stalled.
@@ -74,6 +78,10 @@ pub enum PlaybackEvent {
         duration_ms: u64,
         /// The client's id for this view.
         #[serde(default)]
+        #[schema(
+            nullable = false,
+            pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+        )]
         view_id: Option<Uuid>,
     },
     /// The view reached the end.
@@ -82,6 +90,10 @@ pub enum PlaybackEvent {
         video_id: VideoId,
         /// The client's id for this view.
         #[serde(default)]
+        #[schema(
+            nullable = false,
+            pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+        )]
         view_id: Option<Uuid>,
     },
     /// The viewer tapped support.
@@ -90,6 +102,10 @@ pub enum PlaybackEvent {
         video_id: VideoId,
         /// The client's id for this view.
         #[serde(default)]
+        #[schema(
+            nullable = false,
+            pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+        )]
         view_id: Option<Uuid>,
     },
 }
