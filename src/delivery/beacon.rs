@@ -52,10 +52,7 @@ pub enum PlaybackEvent {
         startup_ms: u64,
         /// The client's id for this view.
         #[serde(default)]
-        #[schema(
-            nullable = false,
-            pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-        )]
+        #[schema(pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
         view_id: Option<Uuid>,
     },
     /// Playback stalled.
@@ -78,10 +75,7 @@ pub enum PlaybackEvent {
         duration_ms: u64,
         /// The client's id for this view.
         #[serde(default)]
-        #[schema(
-            nullable = false,
-            pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-        )]
+        #[schema(pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
         view_id: Option<Uuid>,
     },
     /// The view reached the end.
@@ -90,10 +84,7 @@ pub enum PlaybackEvent {
         video_id: VideoId,
         /// The client's id for this view.
         #[serde(default)]
-        #[schema(
-            nullable = false,
-            pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-        )]
+        #[schema(pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
         view_id: Option<Uuid>,
     },
     /// The viewer tapped support.
@@ -102,10 +93,7 @@ pub enum PlaybackEvent {
         video_id: VideoId,
         /// The client's id for this view.
         #[serde(default)]
-        #[schema(
-            nullable = false,
-            pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-        )]
+        #[schema(pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
         view_id: Option<Uuid>,
     },
 }
