@@ -39,10 +39,10 @@ pub async fn state(config: &Config, public_url: String) -> anyhow::Result<AppSta
     let delivery =
         Delivery::new(db.clone(), storage.clone(), config.delivery.clone(), config.pipeline.score, &public_url);
     delivery.keys().ensure_key().await?;
-    let ingest = Ingest::new(db.clone(), storage.clone(), config.uploads.clone(), public_url);
+    let ingest = Ingest::new(db.clone(), storage.clone(), config.uploads.clone(), config.quotas.clone(), public_url);
     let pipeline =
         Pipeline::new(db.clone(), storage.clone(), config.pipeline.clone(), config.media.clone(), worker_id());
-    Ok(AppState { db, storage, ingest, pipeline, delivery, auth })
+    Ok(AppState { db, storage, ingest, pipeline, delivery, auth, readiness: Default::default() })
 }
 
 /// Names this process in job leases: host, pid and a random suffix.
@@ -121,12 +121,11 @@ impl Application {
         let background = Background::start(&self.state, &self.config, self.workers);
         let router = crate::api::router(self.state.clone(), &self.config);
         let stop = background.token.clone();
-        axum::serve(self.listener, router)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                stop.cancel();
-            })
-            .await?;
+        let stopping = async move {
+            shutdown.await;
+            stop.cancel();
+        };
+        crate::api::serve::serve(self.listener, router, &self.config.server, stopping).await?;
         tracing::info!("http server stopped; draining workers");
         background.stop(&self.state).await;
         Ok(())

@@ -57,6 +57,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Upload sessions.
     pub uploads: UploadsConfig,
+    /// Per-user quotas.
+    pub quotas: QuotasConfig,
     /// External media tools (`[media] ffmpeg`, `ffprobe`: `REEL_MEDIA__FFMPEG`, …).
     pub media: Tools,
     /// Processing pipeline.
@@ -78,6 +80,13 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// The built web app, served at `/`. `REEL_SERVER__WEB_DIR`.
     pub web_dir: PathBuf,
+    /// A connection that has not sent a request's complete headers by then is closed.
+    /// `REEL_SERVER__HEADER_READ_TIMEOUT`.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// Requests handled at once by this process; more get `503` with `Retry-After`.
+    /// `REEL_SERVER__MAX_CONCURRENT_REQUESTS`.
+    pub max_concurrent_requests: usize,
 }
 
 impl Default for ServerConfig {
@@ -86,6 +95,8 @@ impl Default for ServerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: None,
             web_dir: PathBuf::from("./web/dist"),
+            header_read_timeout: Duration::from_secs(10),
+            max_concurrent_requests: 1024,
         }
     }
 }
@@ -143,7 +154,8 @@ pub struct StorageConfig {
     pub backend: StorageBackend,
     /// Root directory of the local backend. `REEL_STORAGE__LOCAL_ROOT`.
     pub local_root: PathBuf,
-    /// Lifetime of presigned part URLs.
+    /// Lifetime of presigned part URLs (15 minutes; a client asks `GET` on the session for fresh
+    /// ones). `REEL_STORAGE__PRESIGN_TTL`.
     #[serde(with = "humantime_serde")]
     pub presign_ttl: Duration,
     /// S3 settings, required when `backend = "s3"`.
@@ -155,7 +167,7 @@ impl Default for StorageConfig {
         StorageConfig {
             backend: StorageBackend::Local,
             local_root: PathBuf::from("./data/objects"),
-            presign_ttl: Duration::from_secs(3600),
+            presign_ttl: Duration::from_secs(15 * 60),
             s3: None,
         }
     }
@@ -221,6 +233,10 @@ pub struct UploadsConfig {
     /// How often the sweeper looks for expired sessions.
     #[serde(with = "humantime_serde")]
     pub sweep_interval: Duration,
+    /// A part body that sends nothing for this long is cut off and not stored.
+    /// `REEL_UPLOADS__PART_IDLE_TIMEOUT`.
+    #[serde(with = "humantime_serde")]
+    pub part_idle_timeout: Duration,
 }
 
 impl Default for UploadsConfig {
@@ -230,7 +246,28 @@ impl Default for UploadsConfig {
             part_size_bytes: 8 << 20,
             session_ttl: Duration::from_secs(24 * 3600),
             sweep_interval: Duration::from_secs(60),
+            part_idle_timeout: Duration::from_secs(30),
         }
+    }
+}
+
+/// `[quotas]`: per-user limits, counted in the database so every `serve` process agrees.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct QuotasConfig {
+    /// Upload sessions a user may hold open at once. `REEL_QUOTAS__OPEN_UPLOADS`.
+    pub open_uploads: u64,
+    /// Bytes a user's open sessions may reserve together. `REEL_QUOTAS__RESERVED_BYTES`.
+    pub reserved_bytes: u64,
+    /// Uploads a user may complete per rolling hour. `REEL_QUOTAS__COMPLETED_PER_HOUR`.
+    pub completed_per_hour: u64,
+    /// Videos of one user processing at once. `REEL_QUOTAS__PROCESSING_VIDEOS`.
+    pub processing_videos: u64,
+}
+
+impl Default for QuotasConfig {
+    fn default() -> Self {
+        QuotasConfig { open_uploads: 10, reserved_bytes: 20 << 30, completed_per_hour: 60, processing_videos: 5 }
     }
 }
 

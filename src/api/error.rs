@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::db::DbError;
 use crate::ingest::IngestError;
+use crate::model::{Quota, QuotaExceeded};
 use crate::storage::StorageError;
 
 /// The body of every error answer (for the OpenAPI document).
@@ -63,6 +64,21 @@ impl ApiError {
     /// 429 with the delay after which the caller may try again.
     pub fn too_many_requests(code: &'static str, message: impl Into<String>, retry_after: u64) -> Self {
         Self::new(StatusCode::TOO_MANY_REQUESTS, code, message).retry_after(retry_after)
+    }
+
+    /// 429 for a per-user quota, or 507 for the quota of reserved bytes, with `Retry-After`
+    /// when the store knows when the quota frees up.
+    pub fn quota(refusal: QuotaExceeded) -> Self {
+        let status = match refusal.quota {
+            Quota::ReservedBytes => StatusCode::INSUFFICIENT_STORAGE,
+            _ => StatusCode::TOO_MANY_REQUESTS,
+        };
+        let details = json!({"quota": refusal.quota.as_str(), "limit": refusal.limit, "used": refusal.used});
+        let error = Self::new(status, "quota_exceeded", refusal.to_string()).with_details(details);
+        match refusal.retry_after {
+            Some(seconds) => error.retry_after(seconds),
+            None => error,
+        }
     }
 
     /// 405 for a method the route does not serve (the router adds `Allow`).
@@ -164,6 +180,7 @@ impl From<DbError> for ApiError {
                 tracing::warn!(error = %err, "database unavailable");
                 ApiError::unavailable("the database")
             }
+            DbError::Quota(refusal) => ApiError::quota(refusal),
             other => {
                 tracing::error!(error = %other, "database error");
                 ApiError::internal()

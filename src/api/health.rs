@@ -2,12 +2,14 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State;
 use http::StatusCode;
 use serde::Serialize;
+use tokio::sync::Mutex;
 use utoipa::ToSchema;
 
 use crate::api::state::AppState;
@@ -18,11 +20,12 @@ pub struct Health {
     status: &'static str,
 }
 
-/// Readiness answer: `ready` or `unready`, and each check's result (`ok` or why not).
-#[derive(Debug, Serialize, ToSchema)]
+/// Readiness answer: `ready` or `unready`, and each check's result (`ok` or `unavailable`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Readiness {
+    #[schema(pattern = "^(ready|unready)$")]
     status: &'static str,
-    checks: BTreeMap<&'static str, String>,
+    checks: BTreeMap<&'static str, &'static str>,
 }
 
 /// Liveness: answers as long as the process serves HTTP.
@@ -31,10 +34,32 @@ pub async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
+/// How long one readiness answer is reused: probes and load balancers may poll `/readyz` as
+/// often as they like without each poll reaching the database, the store or ffmpeg.
+const READINESS_TTL: Duration = Duration::from_secs(5);
+
+/// The last readiness answer and when it was computed. Concurrent requests during a refresh
+/// wait for the one refresh in flight.
+#[derive(Debug, Clone, Default)]
+pub struct ReadinessCache(Arc<Mutex<Option<(Instant, StatusCode, Readiness)>>>);
+
 /// Readiness: the database and object store answer and ffmpeg/ffprobe run. 503 names the
-/// failing checks.
+/// failing checks with the fixed word `unavailable` (the cause goes to the log). The answer is
+/// computed at most once every few seconds.
 #[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "operations", responses((status = 200, description = "every dependency answers", body = Readiness), (status = 503, description = "some dependency does not; `checks` says which", body = Readiness)))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
+    let mut cached = state.readiness.0.lock().await;
+    if let Some((at, status, answer)) = cached.as_ref() {
+        if at.elapsed() < READINESS_TTL {
+            return (*status, Json(answer.clone()));
+        }
+    }
+    let (status, answer) = check(&state).await;
+    *cached = Some((Instant::now(), status, answer.clone()));
+    (status, Json(answer))
+}
+
+async fn check(state: &AppState) -> (StatusCode, Readiness) {
     let (db, storage, ffmpeg, ffprobe) = tokio::join!(
         state.db.ping(),
         state.storage.ping(),
@@ -47,12 +72,19 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
     checks.insert("ffmpeg", ffmpeg);
     checks.insert("ffprobe", ffprobe);
     let ready = checks.values().all(Result::is_ok);
-    let checks: BTreeMap<_, _> =
-        checks.into_iter().map(|(name, result)| (name, result.err().unwrap_or_else(|| "ok".to_owned()))).collect();
+    let checks: BTreeMap<_, _> = checks
+        .into_iter()
+        .map(|(name, result)| match result {
+            Ok(()) => (name, "ok"),
+            Err(cause) => {
+                tracing::warn!(check = name, %cause, "readiness check failed");
+                (name, "unavailable")
+            }
+        })
+        .collect();
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(Readiness { status: if ready { "ready" } else { "unready" }, checks }))
+    (status, Readiness { status: if ready { "ready" } else { "unready" }, checks })
 }
-
 async fn tool_runs(program: &Path) -> Result<(), String> {
     let run = tokio::process::Command::new(program)
         .arg("-version")

@@ -14,6 +14,7 @@ mod openapi;
 mod ops;
 mod origin;
 mod playback;
+pub mod serve;
 pub mod state;
 mod uploads;
 mod videos;
@@ -45,14 +46,16 @@ use state::AppState;
 pub fn router(state: AppState, config: &Config) -> Router {
     let (api, spec) = documented_routes().split_for_parts();
     let spec = openapi::complete(spec, config);
-    api.route("/openapi.json", get(move || async move { axum::Json(spec) }))
+    let router = api
+        .route("/openapi.json", get(move || async move { axum::Json(spec) }))
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .route_layer(axum::middleware::from_fn(metrics::track))
         .fallback(web_app(&config.server.web_dir))
         .layer(compression())
         .layer(cors(&config.delivery.cors_allowed_origins))
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .with_state(state);
+    serve::limit_concurrency(router, config.server.max_concurrent_requests)
 }
 
 /// The id in a path: anything that is not a UUID names nothing, so it is a 404 like an unknown id.

@@ -51,7 +51,7 @@ struct Shared {
     retry_after: bool,
 }
 
-const SHARED: [Shared; 10] = [
+const SHARED: [Shared; 11] = [
     Shared {
         status: 400,
         name: "BadRequest",
@@ -103,7 +103,13 @@ const SHARED: [Shared; 10] = [
     Shared {
         status: 429,
         name: "TooManyRequests",
-        description: "Rate or quota exceeded; retry after `Retry-After` seconds.",
+        description: "Rate or per-user quota exceeded (`error.code` `quota_exceeded`, `error.details` `{quota, limit, used}`); retry after `Retry-After` seconds.",
+        retry_after: true,
+    },
+    Shared {
+        status: 507,
+        name: "InsufficientStorage",
+        description: "The caller's storage quota (bytes reserved by open upload sessions) is used up; `error.details` names the quota, its limit and the usage. `Retry-After`, when present, is when the earliest open session expires.",
         retry_after: true,
     },
     Shared {
@@ -176,6 +182,8 @@ error_set! {
     Unprocessable => [422];
     /// 429: rate or quota exceeded, with `Retry-After`.
     TooManyRequests => [429];
+    /// 429 or 507: a per-user quota of sessions or reserved bytes is used up.
+    Quota => [429, 507];
     /// 503 without authentication (public operations that read the database or store).
     Unavailable => [503];
 }

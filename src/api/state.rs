@@ -24,6 +24,8 @@ pub struct AppState {
     pub delivery: Delivery,
     /// Token verifier.
     pub auth: Authenticator,
+    /// The last `/readyz` answer.
+    pub readiness: crate::api::health::ReadinessCache,
 }
 
 impl FromRef<AppState> for Authenticator {

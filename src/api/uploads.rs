@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 
 use super::extract::{ApiPath, OwnedUpload};
 use super::json::ApiJson;
-use super::openapi::{Authenticated, BadRequest, Conflict, JsonBody, NotFound, Unprocessable};
+use super::openapi::{Authenticated, BadRequest, Conflict, JsonBody, NotFound, Quota, TooManyRequests, Unprocessable};
 use crate::api::error::ApiError;
 use crate::api::state::AppState;
 use crate::ingest::plan::CreateUpload;
@@ -85,7 +85,7 @@ impl UploadView {
             ("complete_upload" = (operation_id = "complete_upload", parameters(("id" = "$response.body#/upload_id")))),
             ("abort_upload" = (operation_id = "abort_upload", parameters(("id" = "$response.body#/upload_id")))),
         )),
-        JsonBody, Authenticated,
+        JsonBody, Authenticated, Quota,
     ),
     security(("bearer" = []))
 )]
@@ -292,7 +292,7 @@ pub struct Completed {
             ("set_video_policy" = (operation_id = "set_video_policy", parameters(("id" = "$response.body#/video_id")))),
             ("reprocess_video" = (operation_id = "reprocess_video", parameters(("id" = "$response.body#/video_id")))),
         )),
-        Authenticated, NotFound, Conflict, Unprocessable,
+        Authenticated, NotFound, Conflict, Unprocessable, TooManyRequests,
     ),
     security(("bearer" = []))
 )]

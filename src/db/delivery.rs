@@ -333,13 +333,17 @@ impl Db {
         Ok(updated == 1)
     }
 
-    /// Which of `ids` exist.
-    pub async fn existing_videos(&self, ids: &[VideoId]) -> Result<Vec<VideoId>, DbError> {
+    /// Which of `ids` `viewer` may see: ready videos and the viewer's own. Unknown and hidden
+    /// videos are left out alike.
+    pub async fn visible_videos(&self, viewer: &UserId, ids: &[VideoId]) -> Result<Vec<VideoId>, DbError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let rows: Vec<(String,)> = with_pool!(self, pool => {
-            let mut query = QueryBuilder::new("SELECT video_id FROM video_assets WHERE video_id IN (");
+            let mut query =
+                QueryBuilder::new("SELECT video_id FROM video_assets WHERE (status = 'ready' OR creator_user_id = ");
+            query.push_bind(viewer.as_str());
+            query.push(") AND video_id IN (");
             let mut list = query.separated(", ");
             for id in ids {
                 list.push_bind(id.to_string());

@@ -5,10 +5,12 @@
 //! (the job claim's `FOR UPDATE SKIP LOCKED`) match on [`Db`] explicitly. Migrations are embedded
 //! per engine from `migrations/{sqlite,postgres}`.
 
+mod beacon;
 mod delivery;
 mod jobs;
 mod keys;
 mod outbox;
+mod quotas;
 mod rows;
 mod uploads;
 mod videos;
@@ -20,6 +22,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{PgPool, SqlitePool};
 
+pub use beacon::ViewReport;
 pub use delivery::{EngagementDelta, OpsVideoRow, PlaybackRow, StoredDefaults};
 pub use keys::PlaybackKeyRow;
 pub use outbox::StoredEvent;
@@ -49,6 +52,9 @@ pub enum DbError {
     /// A migration failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The request would exceed one of the user's quotas; nothing was changed.
+    #[error("{0}")]
+    Quota(crate::model::QuotaExceeded),
     /// The configured URL names no supported engine.
     #[error("unsupported database url {0:?}: use sqlite://PATH or postgres://USER@HOST/DB")]
     UnsupportedUrl(String),

@@ -3,8 +3,10 @@
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
+use super::quotas;
 use super::rows::{corrupt, parse_id, parse_user};
 use super::{Db, DbError, NewVideo, with_pool};
+use crate::config::QuotasConfig;
 use crate::model::{OutboxEvent, StoredPart, UploadId, UploadSession, UploadStatus};
 
 /// A session to insert.
@@ -12,6 +14,8 @@ use crate::model::{OutboxEvent, StoredPart, UploadId, UploadSession, UploadStatu
 pub struct NewUploadSession<'a> {
     /// The session as planned.
     pub session: &'a UploadSession,
+    /// The creator's quotas, checked in the inserting transaction.
+    pub quotas: &'a QuotasConfig,
 }
 
 #[derive(FromRow)]
@@ -89,28 +93,46 @@ fn i64_of(value: u64) -> i64 {
 }
 
 impl Db {
-    /// Inserts a new session.
+    /// Inserts a new session, unless the creator's open sessions already hold their quota of
+    /// sessions or bytes ([`DbError::Quota`]).
     pub async fn insert_upload(&self, new: NewUploadSession<'_>) -> Result<(), DbError> {
         let s = new.session;
+        let creator = s.creator_id.as_str();
+        let lock = quotas::lock_user(self);
         let sql = "INSERT INTO upload_sessions (id, creator_id, video_id, filename, content_type, size_bytes, \
                    sha256, part_size, part_count, status, s3_upload_id, created_at, updated_at, expires_at) \
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13)";
-        with_pool!(self, pool => sqlx::query(sql)
-            .bind(s.id.to_string())
-            .bind(s.creator_id.as_str())
-            .bind(s.video_id.to_string())
-            .bind(&s.filename)
-            .bind(&s.content_type)
-            .bind(i64_of(s.size_bytes))
-            .bind(&s.sha256)
-            .bind(i64_of(s.part_size))
-            .bind(i64::from(s.part_count))
-            .bind(s.status.as_str())
-            .bind(&s.s3_upload_id)
-            .bind(s.created_at)
-            .bind(s.expires_at)
-            .execute(pool)
-            .await?.rows_affected());
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(lock).bind(creator).execute(&mut *tx).await?;
+            let (open, reserved): (i64, i64) =
+                sqlx::query_as(quotas::OPEN_UPLOADS).bind(creator).bind(s.created_at).fetch_one(&mut *tx).await?;
+            if let Some(refusal) = quotas::refuse_upload(new.quotas, open, reserved, s.size_bytes) {
+                let frees: Option<(DateTime<Utc>,)> = sqlx::query_as(quotas::EARLIEST_EXPIRY)
+                    .bind(creator)
+                    .bind(s.created_at)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                return Err(DbError::Quota(quotas::retry_at(refusal, frees.map(|(at,)| at), s.created_at)));
+            }
+            sqlx::query(sql)
+                .bind(s.id.to_string())
+                .bind(creator)
+                .bind(s.video_id.to_string())
+                .bind(&s.filename)
+                .bind(&s.content_type)
+                .bind(i64_of(s.size_bytes))
+                .bind(&s.sha256)
+                .bind(i64_of(s.part_size))
+                .bind(i64::from(s.part_count))
+                .bind(s.status.as_str())
+                .bind(&s.s3_upload_id)
+                .bind(s.created_at)
+                .bind(s.expires_at)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
         Ok(())
     }
 
@@ -176,20 +198,37 @@ impl Db {
 
     /// The completion transaction: the session becomes `completed`, the `processing` video row
     /// and the outbox event are inserted, all or nothing. Returns `false` (and changes nothing)
-    /// when the session was not open any more.
+    /// when the session was not open any more, and [`DbError::Quota`] (changing nothing) when
+    /// the creator has completed too many uploads this hour or has too many videos processing.
     pub async fn complete_upload(
         &self,
         upload_id: UploadId,
         video: &NewVideo,
         event: &OutboxEvent,
+        limits: &QuotasConfig,
     ) -> Result<bool, DbError> {
         let close = "UPDATE upload_sessions SET status = 'completed', completed_at = $2, updated_at = $2 \
                      WHERE id = $1 AND status IN ('created', 'uploading')";
+        let lock = quotas::lock_user(self);
+        let (creator, now) = (video.creator_id.as_str(), video.created_at);
+        let since = now - quotas::HOUR;
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let closed = sqlx::query(close).bind(upload_id.to_string()).bind(video.created_at).execute(&mut *tx).await?;
+            sqlx::query(lock).bind(creator).execute(&mut *tx).await?;
+            let closed = sqlx::query(close).bind(upload_id.to_string()).bind(now).execute(&mut *tx).await?;
             if closed.rows_affected() == 0 {
                 return Ok(false);
+            }
+            let (completed, processing): (i64, i64) =
+                sqlx::query_as(quotas::COMPLETION_USAGE).bind(creator).bind(since).fetch_one(&mut *tx).await?;
+            if let Some(refusal) = quotas::refuse_completion(limits, completed, processing) {
+                let frees: Option<(DateTime<Utc>,)> = match refusal.quota {
+                    crate::model::Quota::CompletedPerHour => {
+                        sqlx::query_as(quotas::OLDEST_COMPLETION).bind(creator).bind(since).fetch_optional(&mut *tx).await?
+                    }
+                    _ => None,
+                };
+                return Err(DbError::Quota(quotas::retry_at(refusal, frees.map(|(at,)| at + quotas::HOUR), now)));
             }
             sqlx::query(super::videos::INSERT_VIDEO)
                 .bind(video.id.to_string())

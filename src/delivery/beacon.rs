@@ -2,22 +2,26 @@
 //! and each video's early watch-through and support-click rate (value-score inputs).
 //!
 //! A client sends one `startup` per view, `progress` with the furthest position when it leaves
-//! a video (or `complete`), and `support_click` when the viewer taps support.
+//! a video (or `complete`), and `support_click` when the viewer taps support. Events may carry
+//! the client's `view_id`; each view of a viewer counts one view, its furthest position and at
+//! most one support click however often they are repeated (without `view_id`, a viewer has one
+//! view per video). Events about videos the viewer may not see are ignored like unknown ones.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::model::VideoId;
+use chrono::Utc;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 use super::Delivery;
-use crate::db::{DbError, EngagementDelta};
-use crate::model::AuthUser;
+use crate::db::{DbError, EngagementDelta, ViewReport};
 use crate::model::score::{self, ScoreWeights};
+use crate::model::{AuthUser, VideoId};
 
 /// Events per batch.
 pub const MAX_EVENTS: usize = 100;
@@ -46,6 +50,10 @@ pub enum PlaybackEvent {
         /// Startup time (at most 10 minutes).
         #[schema(maximum = 600_000)]
         startup_ms: u64,
+        /// The client's id for this view.
+        #[serde(default)]
+        #[schema(pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
+        view_id: Option<Uuid>,
     },
     /// Playback stalled.
     Rebuffer {
@@ -65,16 +73,28 @@ pub enum PlaybackEvent {
         /// The video's duration.
         #[schema(minimum = 1, maximum = 86_400_000)]
         duration_ms: u64,
+        /// The client's id for this view.
+        #[serde(default)]
+        #[schema(pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
+        view_id: Option<Uuid>,
     },
     /// The view reached the end.
     Complete {
         /// The video.
         video_id: VideoId,
+        /// The client's id for this view.
+        #[serde(default)]
+        #[schema(pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
+        view_id: Option<Uuid>,
     },
     /// The viewer tapped support.
     SupportClick {
         /// The video.
         video_id: VideoId,
+        /// The client's id for this view.
+        #[serde(default)]
+        #[schema(pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
+        view_id: Option<Uuid>,
     },
 }
 
@@ -84,8 +104,19 @@ impl PlaybackEvent {
             PlaybackEvent::Startup { video_id, .. }
             | PlaybackEvent::Rebuffer { video_id, .. }
             | PlaybackEvent::Progress { video_id, .. }
-            | PlaybackEvent::Complete { video_id }
-            | PlaybackEvent::SupportClick { video_id } => *video_id,
+            | PlaybackEvent::Complete { video_id, .. }
+            | PlaybackEvent::SupportClick { video_id, .. } => *video_id,
+        }
+    }
+
+    /// The view the event belongs to (empty when the client sent no `view_id`).
+    fn view_id(&self) -> String {
+        match self {
+            PlaybackEvent::Startup { view_id, .. }
+            | PlaybackEvent::Progress { view_id, .. }
+            | PlaybackEvent::Complete { view_id, .. }
+            | PlaybackEvent::SupportClick { view_id, .. } => view_id.map(|id| id.to_string()).unwrap_or_default(),
+            PlaybackEvent::Rebuffer { .. } => String::new(),
         }
     }
 
@@ -115,9 +146,11 @@ impl PlaybackEvent {
 /// What was done with a batch.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BeaconReceipt {
-    /// Events recorded.
+    /// Events about videos the viewer may see. A repeat of a view's `startup`, `complete` or
+    /// `support_click` is accepted but counts once.
     pub accepted: usize,
-    /// Events dropped: about unknown videos, or a progress past the duration.
+    /// Events dropped: about videos that do not exist or that the viewer may not see (the two
+    /// are indistinguishable), or a progress past the duration.
     pub ignored: usize,
 }
 
@@ -165,19 +198,30 @@ impl Delivery {
         }
         self.admit(viewer, count)?;
         let ids: Vec<VideoId> = batch.events.iter().map(PlaybackEvent::video_id).collect();
-        let known = self.db.existing_videos(&ids).await?;
-        let (events, unknown): (Vec<_>, Vec<_>) =
-            batch.events.into_iter().partition(|e| known.contains(&e.video_id()) && e.plausible());
-        if !unknown.is_empty() {
-            metrics::counter!("beacon_events_ignored_total").increment(unknown.len() as u64);
+        let visible = self.db.visible_videos(&viewer.id, &ids).await?;
+        let (events, ignored): (Vec<_>, Vec<_>) =
+            batch.events.into_iter().partition(|e| visible.contains(&e.video_id()) && e.plausible());
+        if !ignored.is_empty() {
+            metrics::counter!("beacon_events_ignored_total").increment(ignored.len() as u64);
         }
-        for (video_id, delta) in aggregate(&events) {
+        let reports = views(&events);
+        let mut deltas: HashMap<VideoId, EngagementDelta> = HashMap::new();
+        for (video_id, added) in self.db.record_views(&viewer.id, &reports, Utc::now()).await? {
+            let delta = deltas.entry(video_id).or_default();
+            delta.views += added.views;
+            delta.watched += added.watched;
+            delta.support_clicks += added.support_clicks;
+        }
+        for (video_id, delta) in deltas {
+            if delta.views == 0 && delta.watched == 0.0 && delta.support_clicks == 0 {
+                continue;
+            }
             self.db.add_engagement(video_id, delta).await?;
             let inputs = self.db.score_inputs(video_id).await?;
             self.db.set_value_score(video_id, score::value_score(&self.beacon.weights, &inputs)).await?;
         }
         metrics::counter!("beacon_events_total").increment(events.len() as u64);
-        Ok(BeaconReceipt { accepted: events.len(), ignored: unknown.len() })
+        Ok(BeaconReceipt { accepted: events.len(), ignored: ignored.len() })
     }
 
     fn admit(&self, viewer: &AuthUser, count: usize) -> Result<(), BeaconError> {
@@ -194,35 +238,34 @@ impl Delivery {
     }
 }
 
-/// Sums a batch into per-video engagement and records the latency histograms.
-fn aggregate(events: &[PlaybackEvent]) -> HashMap<VideoId, EngagementDelta> {
-    let mut deltas: HashMap<VideoId, EngagementDelta> = HashMap::new();
-    let mut furthest: HashMap<VideoId, f64> = HashMap::new();
+/// Folds a batch into one report per view and records the latency histograms.
+fn views(events: &[PlaybackEvent]) -> Vec<ViewReport> {
+    let mut views: HashMap<(VideoId, String), ViewReport> = HashMap::new();
     for event in events {
-        let delta = deltas.entry(event.video_id()).or_default();
+        let key = (event.video_id(), event.view_id());
+        let report = views.entry(key).or_insert_with(|| ViewReport {
+            video_id: event.video_id(),
+            view_id: event.view_id(),
+            started: false,
+            furthest: 0.0,
+            clicked: false,
+        });
         match *event {
             PlaybackEvent::Startup { startup_ms, .. } => {
-                delta.views += 1;
+                report.started = true;
                 metrics::histogram!("first_play_startup_ms").record(startup_ms as f64);
             }
             PlaybackEvent::Rebuffer { duration_ms, .. } => {
                 metrics::histogram!("playback_rebuffer_ms").record(duration_ms as f64)
             }
-            PlaybackEvent::Progress { video_id, position_ms, duration_ms } => {
-                let fraction = position_ms as f64 / duration_ms as f64;
-                let best = furthest.entry(video_id).or_default();
-                *best = best.max(fraction);
+            PlaybackEvent::Progress { position_ms, duration_ms, .. } => {
+                report.furthest = report.furthest.max(position_ms as f64 / duration_ms as f64);
             }
-            PlaybackEvent::Complete { video_id } => {
-                furthest.insert(video_id, 1.0);
-            }
-            PlaybackEvent::SupportClick { .. } => delta.support_clicks += 1,
+            PlaybackEvent::Complete { .. } => report.furthest = 1.0,
+            PlaybackEvent::SupportClick { .. } => report.clicked = true,
         }
     }
-    for (video_id, fraction) in furthest {
-        deltas.entry(video_id).or_default().watched += fraction;
-    }
-    deltas
+    views.into_values().collect()
 }
 
 #[cfg(test)]
@@ -230,26 +273,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_batch_sums_views_furthest_progress_and_clicks() {
-        let v = VideoId::new();
+    fn a_batch_folds_into_one_report_per_view() {
+        let (v, view_id) = (VideoId::new(), None);
         let events = [
-            PlaybackEvent::Startup { video_id: v, startup_ms: 800 },
-            PlaybackEvent::Progress { video_id: v, position_ms: 2_000, duration_ms: 10_000 },
-            PlaybackEvent::Progress { video_id: v, position_ms: 5_000, duration_ms: 10_000 },
-            PlaybackEvent::SupportClick { video_id: v },
+            PlaybackEvent::Startup { video_id: v, startup_ms: 800, view_id },
+            PlaybackEvent::Progress { video_id: v, position_ms: 2_000, duration_ms: 10_000, view_id },
+            PlaybackEvent::Progress { video_id: v, position_ms: 5_000, duration_ms: 10_000, view_id },
+            PlaybackEvent::SupportClick { video_id: v, view_id },
+            PlaybackEvent::SupportClick { video_id: v, view_id },
+            PlaybackEvent::Complete { video_id: v, view_id: Some(Uuid::now_v7()) },
         ];
-        let delta = aggregate(&events)[&v];
-        assert_eq!((delta.views, delta.support_clicks), (1, 1));
-        assert!((delta.watched - 0.5).abs() < 1e-9);
+        let mut reports = views(&events);
+        reports.sort_by(|a, b| a.view_id.cmp(&b.view_id));
+        assert_eq!(reports.len(), 2, "two views");
+        assert!(reports[0].started && reports[0].clicked && (reports[0].furthest - 0.5).abs() < 1e-9);
+        assert!(!reports[1].started && !reports[1].clicked && reports[1].furthest == 1.0);
     }
 
     #[test]
     fn implausible_events_are_refused_or_ignored() {
         let v = VideoId::new();
-        assert!(!PlaybackEvent::Progress { video_id: v, position_ms: 11, duration_ms: 10 }.plausible());
-        assert!(PlaybackEvent::Progress { video_id: v, position_ms: 10, duration_ms: 10 }.plausible());
-        assert!(PlaybackEvent::Progress { video_id: v, position_ms: 1, duration_ms: 0 }.check().is_err());
-        assert!(PlaybackEvent::Startup { video_id: v, startup_ms: MAX_WAIT_MS + 1 }.check().is_err());
-        assert!(PlaybackEvent::Complete { video_id: v }.check().is_ok());
+        assert!(!PlaybackEvent::Progress { video_id: v, position_ms: 11, duration_ms: 10, view_id: None }.plausible());
+        assert!(PlaybackEvent::Progress { video_id: v, position_ms: 10, duration_ms: 10, view_id: None }.plausible());
+        assert!(
+            PlaybackEvent::Progress { video_id: v, position_ms: 1, duration_ms: 0, view_id: None }.check().is_err()
+        );
+        assert!(PlaybackEvent::Startup { video_id: v, startup_ms: MAX_WAIT_MS + 1, view_id: None }.check().is_err());
+        assert!(PlaybackEvent::Complete { video_id: v, view_id: None }.check().is_ok());
     }
 }

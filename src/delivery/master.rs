@@ -3,9 +3,15 @@
 //! `storage::keys::capped_master`), so each cap has its own cacheable URL and the variant URIs
 //! (relative) resolve the same.
 
-/// `master` without the variants whose short side exceeds `cap`; `None` when no variant fits.
-/// Everything else (header, audio groups) is kept as published.
+/// `master` without the variants whose short side exceeds `cap`. Everything else (header, audio
+/// groups) is kept as published. Only the caps the policy hands out exist: `cap` must be the
+/// short side of one of the variants and below the largest one (otherwise the full master is
+/// the URL), so `None` for any other cap; the set of capped URLs per master stays bounded.
 pub fn cap_master(master: &str, cap: u32) -> Option<String> {
+    let sides: Vec<u32> = master.lines().filter_map(variant_short_side).collect();
+    if !sides.contains(&cap) || sides.iter().all(|side| *side <= cap) {
+        return None;
+    }
     let mut out = String::with_capacity(master.len());
     let mut kept = 0;
     let mut lines = master.lines();
@@ -28,7 +34,8 @@ pub fn cap_master(master: &str, cap: u32) -> Option<String> {
 }
 
 fn variant_short_side(stream_inf: &str) -> Option<u32> {
-    let resolution = stream_inf.split(',').find_map(|attr| attr.trim().strip_prefix("RESOLUTION="))?;
+    let attributes = stream_inf.strip_prefix("#EXT-X-STREAM-INF:")?;
+    let resolution = attributes.split(',').find_map(|attr| attr.trim().strip_prefix("RESOLUTION="))?;
     let (w, h) = resolution.split_once('x')?;
     Some(w.parse::<u32>().ok()?.min(h.parse().ok()?))
 }
@@ -49,8 +56,15 @@ mod tests {
         assert!(capped.contains("360p/index.m3u8") && capped.contains("540p/index.m3u8"));
         assert!(!capped.contains("720p") && !capped.contains("720x1280"));
         assert!(capped.contains("#EXT-X-MEDIA:TYPE=AUDIO") && capped.contains("#EXT-X-INDEPENDENT-SEGMENTS"));
-        assert_eq!(cap_master(MASTER, 720).as_deref(), Some(MASTER));
         assert_eq!(cap_master(MASTER, 100), None);
+    }
+
+    #[test]
+    fn only_the_caps_the_policy_hands_out_exist() {
+        assert!(cap_master(MASTER, 360).is_some());
+        for cap in [720, 1080, 539, 541, 400, 1] {
+            assert_eq!(cap_master(MASTER, cap), None, "cap {cap}");
+        }
     }
 
     #[test]
@@ -64,6 +78,7 @@ mod tests {
             assert!(first.contains("RESOLUTION=234x416"), "cap {cap}: {capped}");
             assert!(!capped.contains("720x1280"));
         }
-        assert!(cap_master(&with_floor, 300).is_some_and(|m| m.contains("234p/index.m3u8") && !m.contains("360p")));
+        assert!(cap_master(&with_floor, 234).is_some_and(|m| m.contains("234p/index.m3u8") && !m.contains("360p")));
+        assert_eq!(cap_master(&with_floor, 300), None);
     }
 }

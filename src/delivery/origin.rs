@@ -1,6 +1,6 @@
 //! The origin: serves `packaged/{video_id}/hls/...` from the object store (through the hot
 //! tier) with what a CDN and a player need: exact content types, strong ETags and `304`,
-//! single byte ranges (`206`/`416`), and `Cache-Control` by what the object is and whether its
+//! single byte ranges (`206`/`416`; a zero-length object is always answered whole), and `Cache-Control` by what the object is and whether its
 //! video is published. Only well-formed paths under the packaged prefix are ever looked up.
 //!
 //! Access: without a token only the published generation of a `ready`, `public` video is
@@ -247,7 +247,7 @@ fn respond(
     let len = object.bytes.len() as u64;
     let range = request.get(header::RANGE).and_then(|v| v.to_str().ok()).map(http_range_header::parse_range_header);
     let (status, body) = match range {
-        Some(Ok(parsed)) => match parsed.validate(len) {
+        Some(Ok(parsed)) if len > 0 => match clamp_suffixes(parsed, len).validate(len) {
             Ok(ranges) if ranges.len() == 1 => {
                 let (start, end) = (*ranges[0].start(), *ranges[0].end());
                 response = response.header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{len}"));
@@ -259,9 +259,20 @@ fn respond(
                 (StatusCode::RANGE_NOT_SATISFIABLE, Bytes::new())
             }
         },
-        Some(Err(_)) | None => (StatusCode::OK, object.bytes.clone()),
+        Some(_) | None => (StatusCode::OK, object.bytes.clone()),
     };
     response.status(status).body(Body::from(body)).unwrap_or_default()
+}
+
+/// A suffix range longer than the object selects the whole object (RFC 9110 §14.1.3).
+fn clamp_suffixes(mut parsed: http_range_header::ParsedRanges, len: u64) -> http_range_header::ParsedRanges {
+    use http_range_header::StartPosition;
+    for range in &mut parsed.ranges {
+        if let StartPosition::FromLast(suffix) = range.start {
+            range.start = StartPosition::FromLast(suffix.min(len));
+        }
+    }
+    parsed
 }
 
 fn not_modified(request: &HeaderMap, etag: &str) -> bool {
@@ -286,6 +297,32 @@ mod tests {
         assert!(is_growing(growing));
         assert!(!is_growing(&[growing.as_slice(), b"#EXT-X-ENDLIST\n"].concat()));
         assert!(!is_growing(b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n360p/index.m3u8\n"));
+    }
+
+    fn ranged(bytes: &'static [u8], range: &'static str) -> Response<Body> {
+        let object = CachedObject { etag: strong_etag(bytes), bytes: Bytes::from_static(bytes) };
+        let mut headers = HeaderMap::new();
+        headers.insert(header::RANGE, HeaderValue::from_static(range));
+        respond(&object, Kind::Segment, "no-store", CacheTier::Warm, &headers)
+    }
+
+    #[test]
+    fn a_suffix_longer_than_the_object_selects_all_of_it() {
+        let response = ranged(b"0123456789", "bytes=-500");
+        assert_eq!(response.status(), StatusCode::PARTIAL_CONTENT);
+        assert_eq!(response.headers()[header::CONTENT_RANGE], "bytes 0-9/10");
+        let response = ranged(b"0123456789", "bytes=-3");
+        assert_eq!(response.headers()[header::CONTENT_RANGE], "bytes 7-9/10");
+        assert_eq!(ranged(b"0123456789", "bytes=10-").status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    }
+
+    #[test]
+    fn a_zero_length_object_is_answered_whole_for_any_range() {
+        for range in ["bytes=0-", "bytes=-5", "bytes=0-0", "bytes=3-9"] {
+            let response = ranged(b"", range);
+            assert_eq!(response.status(), StatusCode::OK, "{range}");
+            assert!(!response.headers().contains_key(header::CONTENT_RANGE), "{range}");
+        }
     }
 
     #[test]

@@ -9,16 +9,17 @@ pub mod sweeper;
 pub mod verify;
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::config::UploadsConfig;
+use crate::config::{QuotasConfig, UploadsConfig};
 use crate::db::{Db, DbError, NewUploadSession, NewVideo};
 use crate::model::{
     AuthUser, EventType, OutboxEvent, StoredPart, UploadId, UploadSession, UploadStatus, UserId, VideoId,
@@ -113,13 +114,14 @@ pub struct Ingest {
     db: Db,
     storage: Storage,
     limits: UploadsConfig,
+    quotas: QuotasConfig,
     public_url: String,
 }
 
 impl Ingest {
     /// Builds the service.
-    pub fn new(db: Db, storage: Storage, limits: UploadsConfig, public_url: String) -> Self {
-        Ingest { db, storage, limits, public_url }
+    pub fn new(db: Db, storage: Storage, limits: UploadsConfig, quotas: QuotasConfig, public_url: String) -> Self {
+        Ingest { db, storage, limits, quotas, public_url }
     }
 
     /// Opens a session for `creator`.
@@ -150,7 +152,12 @@ impl Ingest {
             expires_at: now + ttl,
             completed_at: None,
         };
-        self.db.insert_upload(NewUploadSession { session: &session }).await?;
+        if let Err(err) = self.db.insert_upload(NewUploadSession { session: &session, quotas: &self.quotas }).await {
+            if let Err(cleanup) = self.storage.discard_staging(&session).await {
+                tracing::warn!(upload_id = %id, error = %cleanup, "staging of a refused session not freed");
+            }
+            return Err(err.into());
+        }
         tracing::info!(upload_id = %id, creator = %creator, size = session.size_bytes, parts = session.part_count, "upload session created");
         Ok(session)
     }
@@ -180,7 +187,7 @@ impl Ingest {
     fn target(&self, session: &UploadSession, part_number: u32) -> Result<PartTarget, IngestError> {
         let size_bytes = session.part_len(part_number).ok_or(IngestError::NoSuchPart { part_number })?;
         let mut headers = BTreeMap::new();
-        let url = match self.storage.presign_part(session, part_number)? {
+        let url = match self.storage.presign_part(session, part_number, size_bytes)? {
             Some(url) => url.to_string(),
             None => {
                 headers.insert("content-type".to_owned(), "application/octet-stream".to_owned());
@@ -218,8 +225,8 @@ impl Ingest {
     }
 
     /// Streams one part, prepared by [`Ingest::prepare_part`], through verification into
-    /// staging. A part that fails verification is not stored, and an earlier copy of it stays
-    /// intact.
+    /// staging. A part that fails verification, or whose body sends nothing for
+    /// `uploads.part_idle_timeout`, is not stored, and an earlier copy of it stays intact.
     pub async fn put_part<S, E>(
         &self,
         session: &UploadSession,
@@ -233,7 +240,7 @@ impl Ingest {
         E: std::fmt::Display + Send + 'static,
     {
         let len = expected.len;
-        let (verifying, verdict) = Verifying::new(body, expected);
+        let (verifying, verdict) = Verifying::new(idle_limited(body, self.limits.part_idle_timeout), expected);
         let stored = self.storage.stage_part(session, part_number, len, verifying).await;
         let verdict = verdict.lock().ok().and_then(|mut slot| slot.take());
         let sha256 = match (stored.as_ref(), verdict) {
@@ -327,7 +334,7 @@ impl Ingest {
             }),
             created_at: now,
         };
-        if !self.db.complete_upload(session.id, &video, &event).await? {
+        if !self.db.complete_upload(session.id, &video, &event, &self.quotas).await? {
             return self.already_closed(session.id).await;
         }
         let elapsed = (now - session.created_at).num_milliseconds().max(0);
@@ -447,6 +454,24 @@ fn refused(part_number: u32, refusal: Refusal) -> IngestError {
         }
         Refusal::Transport(reason) => IngestError::BodyRead(reason),
     }
+}
+
+/// `body`, ended with an error when no data arrives for `idle`: a client that stops sending
+/// does not hold a connection, a staging file and a request slot forever.
+fn idle_limited<S, E>(body: S, idle: Duration) -> Pin<Box<dyn Stream<Item = Result<Bytes, String>> + Send>>
+where
+    S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    Box::pin(futures::stream::unfold(Some(body), move |body| async move {
+        let mut body = body?;
+        match tokio::time::timeout(idle, body.next()).await {
+            Ok(Some(Ok(chunk))) => Some((Ok(chunk), Some(body))),
+            Ok(Some(Err(err))) => Some((Err(err.to_string()), None)),
+            Ok(None) => None,
+            Err(_) => Some((Err(format!("no data for {}", humantime::format_duration(idle))), None)),
+        }
+    }))
 }
 
 fn normalize_etag(etag: &str) -> &str {

@@ -43,13 +43,18 @@ const MAX_FPS: u32 = 60;
 pub struct MediaLimits {
     /// Longest accepted duration.
     pub max_duration: Duration,
-    /// Longest accepted side of the displayed picture, in pixels.
+    /// Longest accepted side of the displayed picture, in pixels; the coded picture (before the
+    /// sample aspect ratio) is held to it too.
     pub max_side: u32,
+    /// Most coded pixels per frame (width × height as stored).
+    pub max_pixels: u64,
+    /// Widest sample aspect ratio accepted, either way: `n` allows `1:n` to `n:1`.
+    pub max_sar: u32,
 }
 
 impl Default for MediaLimits {
     fn default() -> Self {
-        Self { max_duration: Duration::from_secs(10 * 60), max_side: 4096 }
+        Self { max_duration: Duration::from_secs(10 * 60), max_side: 4096, max_pixels: 4096 * 2304, max_sar: 4 }
     }
 }
 
@@ -289,6 +294,7 @@ fn interpret(report: &ProbeReport, limits: &MediaLimits) -> Result<ProbedMedia, 
     let audio = report.streams.iter().find(|s| s.is("audio") && s.codec_name.is_some());
     let (width, height, rotation) = display_geometry(video)?;
     check_side(width, height, limits)?;
+    check_coded(video, limits)?;
     let duration_ms = duration_ms(format, video)?;
     check_duration(duration_ms, limits)?;
     Ok(ProbedMedia {
@@ -354,6 +360,31 @@ fn rotation(video: &StreamReport) -> i32 {
 fn check_side(width: u32, height: u32, limits: &MediaLimits) -> Result<(), MediaError> {
     if width.max(height) > limits.max_side {
         return Err(MediaError::rejected(format!("resolution {width}x{height} exceeds limit {}", limits.max_side)));
+    }
+    Ok(())
+}
+
+/// Bounds the picture as stored: a coded 60000×4096 frame with SAR 1:15 displays within
+/// `max_side` but costs a decoder the full coded size.
+fn check_coded(video: &StreamReport, limits: &MediaLimits) -> Result<(), MediaError> {
+    let (w, h) = (video.width.unwrap_or_default(), video.height.unwrap_or_default());
+    if w.max(h) > limits.max_side {
+        return Err(MediaError::rejected(format!("coded resolution {w}x{h} exceeds limit {}", limits.max_side)));
+    }
+    if u64::from(w) * u64::from(h) > limits.max_pixels {
+        return Err(MediaError::rejected(format!(
+            "coded resolution {w}x{h} exceeds {} pixels per frame",
+            limits.max_pixels
+        )));
+    }
+    if let Some((n, d)) = parse_ratio(video.sample_aspect_ratio.as_deref(), ':') {
+        let max = u64::from(limits.max_sar);
+        if u64::from(n) > max * u64::from(d) || u64::from(d) > max * u64::from(n) {
+            return Err(MediaError::rejected(format!(
+                "sample aspect ratio {n}:{d} is outside 1:{0} to {0}:1",
+                limits.max_sar
+            )));
+        }
     }
     Ok(())
 }

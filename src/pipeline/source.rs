@@ -55,7 +55,7 @@ impl Sources {
 
 impl Pipeline {
     fn limits(&self) -> MediaLimits {
-        MediaLimits { max_duration: self.config.max_duration, max_side: self.config.max_side }
+        MediaLimits { max_duration: self.config.max_duration, max_side: self.config.max_side, ..MediaLimits::default() }
     }
 
     /// The video's source, from this worker's last stage or fetched and probed now.

@@ -103,10 +103,12 @@ pub fn capped_master(master: &str, cap: u32) -> String {
     format!("{stem}~{cap}p.m3u8")
 }
 
-/// The inverse of [`capped_master`]: `master.v2~540p.m3u8` → (`master.v2.m3u8`, 540).
+/// The inverse of [`capped_master`]: `master.v2~540p.m3u8` → (`master.v2.m3u8`, 540). Only the
+/// name [`capped_master`] writes parses: `master~0720p.m3u8` or `master~+720p.m3u8` do not.
 pub fn parse_capped_master(file: &str) -> Option<(String, u32)> {
     let (stem, rest) = file.split_once('~')?;
-    let cap = rest.strip_suffix("p.m3u8")?.parse().ok().filter(|cap| *cap > 0)?;
+    let digits = rest.strip_suffix("p.m3u8")?;
+    let cap = digits.parse::<u32>().ok().filter(|cap| *cap > 0 && cap.to_string() == digits)?;
     stem.starts_with("master").then(|| (format!("{stem}.m3u8"), cap))
 }
 
@@ -309,6 +311,8 @@ mod tests {
         assert_eq!(capped_master("master.v2.m3u8", 360), "master.v2~360p.m3u8");
         assert_eq!(parse_capped_master("master.m3u8"), None);
         assert_eq!(parse_capped_master("master~0p.m3u8"), None);
+        assert_eq!(parse_capped_master("master~0720p.m3u8"), None);
+        assert_eq!(parse_capped_master("master~+720p.m3u8"), None);
         assert_eq!(parse_capped_master("preview~abcp.m3u8"), None);
         assert_eq!(parse_capped_master("index~540p.m3u8"), None);
         assert_eq!(sibling("a/b/master.m3u8", "master~540p.m3u8"), "a/b/master~540p.m3u8");

@@ -150,13 +150,19 @@ impl Storage {
         }
     }
 
-    /// A presigned URL for a client to PUT part `n` straight to the bucket, when enabled.
-    pub fn presign_part(&self, session: &UploadSession, part_number: u32) -> Result<Option<url::Url>, StorageError> {
+    /// A presigned URL for a client to PUT part `n` of exactly `len` bytes straight to the bucket,
+    /// when enabled.
+    pub fn presign_part(
+        &self,
+        session: &UploadSession,
+        part_number: u32,
+        len: u64,
+    ) -> Result<Option<url::Url>, StorageError> {
         match (&self.multipart, self.direct_uploads) {
             (Some(s3), true) => {
                 let upload_id = session.s3_upload_id.as_deref().ok_or(StorageError::NoMultipart(session.id))?;
                 let key = keys::staged_source(session.id);
-                Ok(Some(s3.presign_part(key.as_ref(), upload_id, part_number)?))
+                Ok(Some(s3.presign_part(key.as_ref(), upload_id, part_number, len)?))
             }
             _ => Ok(None),
         }

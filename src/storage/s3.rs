@@ -79,9 +79,12 @@ impl S3Multipart {
     }
 
     /// A presigned `UploadPart` URL a client can PUT the part to.
-    pub fn presign_part(&self, key: &str, upload_id: &str, part_number: u32) -> Result<Url, StorageError> {
+    /// The URL signs `content-length`, so the bucket refuses a body of any other size.
+    pub fn presign_part(&self, key: &str, upload_id: &str, part_number: u32, len: u64) -> Result<Url, StorageError> {
         let number = u16::try_from(part_number).map_err(|_| StorageError::Config("part number above 10000".into()))?;
-        Ok(self.bucket.upload_part(Some(&self.credentials), key, number, upload_id).sign(self.presign_ttl))
+        let mut action = self.bucket.upload_part(Some(&self.credentials), key, number, upload_id);
+        action.headers_mut().insert("content-length", len.to_string());
+        Ok(action.sign(self.presign_ttl))
     }
 
     /// Streams one part into the multipart upload and returns its ETag. If `body` fails, the

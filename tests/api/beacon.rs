@@ -4,10 +4,12 @@ use reel::model::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, error_code, portrait_clip, spawn_app, spawn_app_with, token, token_with};
+use crate::helpers::{
+    Backend, MIB, TestApp, error_code, fake_mp4, portrait_clip, spawn_app, spawn_app_with, token, token_with,
+};
 use crate::on_both_backends;
 
-on_both_backends!(the_beacon_validates_counts_and_feeds_the_score);
+on_both_backends!(the_beacon_validates_counts_and_feeds_the_score, the_beacon_counts_visible_videos_once_per_view);
 
 impl TestApp {
     async fn beacon(&self, token: &str, body: Value) -> reqwest::Response {
@@ -87,6 +89,70 @@ async fn the_beacon_validates_counts_and_feeds_the_score(backend: Backend) {
     assert_eq!(other.status(), StatusCode::ACCEPTED, "the limit is per viewer");
 }
 
+/// Sends `events` and returns the receipt's `(accepted, ignored)`.
+async fn receipt(app: &TestApp, token: &str, events: Value) -> (u64, u64) {
+    let response = app.beacon(token, json!({ "events": events })).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let body: Value = response.json().await.expect("json");
+    (body["accepted"].as_u64().expect("accepted"), body["ignored"].as_u64().expect("ignored"))
+}
+
+/// The video's `(early_watch_through, early_support_click_rate)`.
+async fn rates(app: &TestApp, video_id: &str) -> (Option<f64>, Option<f64>) {
+    let inputs = app.state.db.score_inputs(video_id.parse().expect("uuid")).await.expect("db");
+    (inputs.early_watch_through, inputs.early_support_click_rate)
+}
+
+async fn the_beacon_counts_visible_videos_once_per_view(backend: Backend) {
+    let app = spawn_app_with(backend, |config| config.delivery.beacon_events_per_minute = 1000).await;
+    let maker = token("maker");
+    let (_, ready) = app.upload(&maker, &portrait_clip(180, 320, 1)).await;
+    app.drain().await;
+    let (_, hidden) = app.upload(&maker, &fake_mp4(MIB)).await;
+    let viewer = token("viewer");
+
+    let probe = |video: &str| json!([{"type": "startup", "video_id": video, "startup_ms": 10}, {"type": "support_click", "video_id": video}]);
+    let unknown = uuid::Uuid::now_v7().to_string();
+    assert_eq!(receipt(&app, &viewer, probe(&hidden)).await, (0, 2), "another creator's processing video is ignored");
+    assert_eq!(
+        receipt(&app, &viewer, probe(&hidden)).await,
+        receipt(&app, &viewer, probe(&unknown)).await,
+        "a hidden video answers like an unknown one"
+    );
+    assert_eq!(rates(&app, &hidden).await, (None, None), "nothing was counted for the hidden video");
+    assert_eq!(receipt(&app, &maker, probe(&hidden)).await, (2, 0), "a creator may report on their own video");
+
+    let first_view = json!([
+        {"type": "startup", "video_id": ready, "startup_ms": 600},
+        {"type": "progress", "video_id": ready, "position_ms": 500, "duration_ms": 1000},
+    ]);
+    assert_eq!(receipt(&app, &viewer, first_view.clone()).await, (2, 0));
+    assert_eq!(receipt(&app, &viewer, first_view).await, (2, 0), "a repeat is accepted…");
+    assert_eq!(rates(&app, &ready).await, (Some(0.5), Some(0.0)), "…but counts once");
+    let clicks = json!(vec![json!({"type": "support_click", "video_id": ready}); 5]);
+    receipt(&app, &viewer, clicks.clone()).await;
+    receipt(&app, &viewer, clicks).await;
+    assert_eq!(rates(&app, &ready).await, (Some(0.5), Some(1.0)), "one support click per view");
+
+    let view = uuid::Uuid::now_v7();
+    let second_view = json!([
+        {"type": "startup", "video_id": ready, "startup_ms": 600, "view_id": view},
+        {"type": "progress", "video_id": ready, "position_ms": 250, "duration_ms": 1000, "view_id": view},
+        {"type": "progress", "video_id": ready, "position_ms": 100, "duration_ms": 1000, "view_id": view},
+    ]);
+    let together = futures::future::join_all((0..4).map(|_| receipt(&app, &viewer, second_view.clone()))).await;
+    assert!(together.iter().all(|r| *r == (3, 0)), "{together:?}");
+    assert_eq!(
+        rates(&app, &ready).await,
+        (Some(0.375), Some(0.5)),
+        "a second view counts once, even sent concurrently"
+    );
+    let complete = json!([{"type": "complete", "video_id": ready, "view_id": view}]);
+    receipt(&app, &viewer, complete.clone()).await;
+    receipt(&app, &viewer, complete).await;
+    assert_eq!(rates(&app, &ready).await, (Some(0.75), Some(0.5)), "complete moves the view to the end, once");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_expose_the_first_class_latencies() {
     let app = spawn_app(Backend::SqliteFs).await;
@@ -130,10 +196,12 @@ async fn the_openapi_document_lists_every_route_and_only_served_ones() {
         ("/v1/ops/creators/{id}", "put"),
         ("/origin/packaged/{video_id}/hls/{file}", "get"),
         ("/origin/packaged/{video_id}/hls/{dir}/{file}", "get"),
-        ("/origin/packaged/{video_id}/hls/{generation}/{rendition}/{file}", "get"),
+        ("/origin/packaged/{video_id}/hls/{outer}/{inner}/{file}", "get"),
+        ("/origin/packaged/{video_id}/hls/{generation}/{attempt}/{rendition}/{file}", "get"),
         ("/origin/t/{token}/packaged/{video_id}/hls/{file}", "get"),
         ("/origin/t/{token}/packaged/{video_id}/hls/{dir}/{file}", "get"),
-        ("/origin/t/{token}/packaged/{video_id}/hls/{generation}/{rendition}/{file}", "get"),
+        ("/origin/t/{token}/packaged/{video_id}/hls/{outer}/{inner}/{file}", "get"),
+        ("/origin/t/{token}/packaged/{video_id}/hls/{generation}/{attempt}/{rendition}/{file}", "get"),
         ("/metrics", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),
@@ -154,6 +222,9 @@ async fn the_openapi_document_lists_every_route_and_only_served_ones() {
                 .replace("{file}", "master.m3u8")
                 .replace("{dir}", "720p")
                 .replace("{generation}", "g2")
+                .replace("{outer}", "g2")
+                .replace("{inner}", "720p")
+                .replace("{attempt}", "e2")
                 .replace("{rendition}", "720p");
             let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
             let response =

@@ -49,10 +49,15 @@ async fn parts_go_straight_to_the_bucket_and_are_verified_on_registration() {
     let error = refused(register(early).await.expect("request")).await;
     assert_eq!(error["details"]["part_number"], 3, "a part not yet in the bucket is refused");
 
+    let url3 = session["parts"][2]["url"].as_str().expect("url");
+    let signed = url::Url::parse(url3).expect("url");
+    let signed_headers = signed.query_pairs().find(|(k, _)| k == "X-Amz-SignedHeaders").map(|(_, v)| v.into_owned());
+    assert_eq!(signed_headers.as_deref(), Some("content-length;host"), "the URL binds the part size");
     let mut short = part(3);
     short.truncate(1000);
-    let etag3 = put(3, short).await;
-    let all = json!([{"part_number": 1, "etag": etag1}, {"part_number": 2, "etag": etag2}, {"part_number": 3, "etag": etag3}]);
+    let response = plain.put(url3).body(short).send().await.expect("put");
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "the bucket refuses a part of another size");
+    let all = json!([{"part_number": 1, "etag": etag1}, {"part_number": 2, "etag": etag2}, {"part_number": 3, "etag": "\"0123\""}]);
     refused(register(all).await.expect("request")).await;
     let shown: Value = app.get_upload(&lee, id).await.json().await.expect("json");
     assert_eq!(shown["received_parts"], json!([]), "registration is all or nothing");

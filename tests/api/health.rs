@@ -9,7 +9,11 @@ use serde_json::Value;
 use crate::helpers::{Backend, PgDatabase, TcpProxy, error_code, spawn_app, spawn_app_with, token};
 use crate::on_both_backends;
 
-on_both_backends!(ready_when_every_dependency_answers, unready_names_the_failing_check);
+on_both_backends!(
+    ready_when_every_dependency_answers,
+    unready_names_the_failing_check,
+    readiness_is_cached_and_runs_no_tool_per_request
+);
 
 async fn ready_when_every_dependency_answers(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -30,7 +34,27 @@ async fn unready_names_the_failing_check(backend: Backend) {
     let body: Value = ready.json().await.expect("json");
     assert_eq!(body["status"], "unready");
     assert_eq!(body["checks"]["database"], "ok");
-    assert!(body["checks"]["ffprobe"].as_str().unwrap_or_default().contains("/nonexistent/ffprobe"));
+    assert_eq!(body["checks"]["ffprobe"], "unavailable", "a fixed word; the cause goes to the log");
+}
+
+async fn readiness_is_cached_and_runs_no_tool_per_request(backend: Backend) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let runs = dir.path().join("runs");
+    let counting = dir.path().join("ffprobe");
+    std::fs::write(&counting, format!("#!/bin/sh\necho run >> '{}'\nexec ffprobe \"$@\"\n", runs.display()))
+        .expect("script");
+    std::fs::set_permissions(&counting, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let app = spawn_app_with(backend, |config| config.media.ffprobe = counting.clone()).await;
+    let polls = (0..20).map(|_| app.http.get(app.url("/readyz")).send());
+    for response in futures::future::join_all(polls).await {
+        let response = response.expect("request");
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(body["checks"]["ffprobe"], "ok");
+    }
+    let count = std::fs::read_to_string(&runs).unwrap_or_default().lines().count();
+    assert_eq!(count, 1, "twenty polls within the cache period ran ffprobe once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

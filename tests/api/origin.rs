@@ -65,6 +65,11 @@ async fn the_origin_serves_cdn_correct_hls(backend: Backend) {
         (status, header(&headers, "content-range")),
         (StatusCode::PARTIAL_CONTENT, format!("bytes {}-{}/{}", full.len() - 10, full.len() - 1, full.len()).as_str())
     );
+    let longer = format!("bytes=-{}", full.len() + 100);
+    let (status, headers, body) = app.origin(&segment, &[("range", &longer)]).await;
+    assert_eq!(status, StatusCode::PARTIAL_CONTENT, "a suffix longer than the object selects all of it");
+    assert_eq!(header(&headers, "content-range"), format!("bytes 0-{}/{}", full.len() - 1, full.len()));
+    assert_eq!(body, full);
     let beyond = format!("bytes={}-", full.len());
     let (status, headers, _) = app.origin(&segment, &[("range", &beyond)]).await;
     assert_eq!(
@@ -102,6 +107,11 @@ async fn the_origin_serves_cdn_correct_hls(backend: Backend) {
         format!("{root}/..%2f..%2fmaster.m3u8"),
         format!("{root}/360p/seg-99999.m4s"),
         format!("{root}/360p/index.m3u8.bak"),
+        format!("{root}/master~0234p.m3u8"),
+        format!("{root}/master~+234p.m3u8"),
+        format!("{root}/master~300p.m3u8"),
+        format!("{root}/master~360p.m3u8"),
+        format!("{root}/master~0360p.m3u8"),
         "packaged/not-a-uuid/hls/master.m3u8".to_owned(),
         format!("packaged/{}/hls/master.m3u8", uuid::Uuid::now_v7()),
     ] {

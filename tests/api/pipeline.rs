@@ -154,6 +154,15 @@ fn first_packet_is_keyframe(fmp4: &[u8]) -> bool {
     String::from_utf8_lossy(&out.stdout).lines().next().is_some_and(|flags| flags.starts_with('K'))
 }
 
+/// A short clip whose sample aspect ratio is `sar` (e.g. `1/15`).
+fn sar_clip(sar: &str) -> Vec<u8> {
+    let video = format!("testsrc2=size=320x240:rate=30:duration=1,setsar={sar}");
+    ffmpeg_output(
+        "sar.mp4",
+        &["-f", "lavfi", "-i", &video, "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"],
+    )
+}
+
 async fn hostile_uploads_fail_fast_with_specific_reasons(backend: Backend) {
     let app = spawn_app(backend).await;
     let mallory = token("mallory");
@@ -177,6 +186,7 @@ async fn hostile_uploads_fail_fast_with_specific_reasons(backend: Backend) {
             ffmpeg_output("i.png", &["-f", "lavfi", "-i", "testsrc2=size=320x240", "-frames:v", "1"]),
             "still image",
         ),
+        ("extreme sample aspect ratio", sar_clip("1/15"), "sample aspect ratio 1:15"),
     ];
     for (what, bytes, reason) in cases {
         let (_, video_id) = app.upload(&mallory, &bytes).await;

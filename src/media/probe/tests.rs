@@ -162,6 +162,37 @@ async fn enforces_duration_and_size_limits() {
     assert_eq!(rejection(&path, &small).await, "resolution 360x640 exceeds limit 300");
 }
 
+#[tokio::test]
+async fn rejects_an_extreme_sample_aspect_ratio() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = clip(tmp.path(), "sar.mp4", "testsrc2=s=320x240:r=30:d=1,setsar=1/15", None, &[]);
+    let reason = rejection(&path, &MediaLimits::default()).await;
+    assert_eq!(reason, "sample aspect ratio 1:15 is outside 1:4 to 4:1");
+}
+
+#[test]
+fn bounds_the_coded_picture_not_only_the_displayed_one() {
+    let report = |w: u32, h: u32, sar: &str| -> ProbeReport {
+        let json = format!(
+            r#"{{"streams": [{{"index": 0, "codec_type": "video", "codec_name": "h264", "width": {w}, "height": {h},
+                "sample_aspect_ratio": "{sar}", "avg_frame_rate": "30/1", "duration": "1.0"}}],
+                "format": {{"format_name": "mov,mp4,m4a,3gp,3g2,mj2", "duration": "1.0"}}}}"#
+        );
+        serde_json::from_str(&json).expect("report")
+    };
+    let limits = MediaLimits::default();
+    let reason = |w, h, sar| match interpret(&report(w, h, sar), &limits) {
+        Err(MediaError::Rejected { reason }) => reason,
+        other => panic!("{w}x{h} {sar}: expected a rejection, got {other:?}"),
+    };
+    assert_eq!(reason(60000, 4096, "1:15"), "coded resolution 60000x4096 exceeds limit 4096");
+    assert_eq!(reason(4096, 4096, "1:1"), "coded resolution 4096x4096 exceeds 9437184 pixels per frame");
+    assert_eq!(reason(1920, 1080, "5:1"), "resolution 9600x1080 exceeds limit 4096");
+    assert_eq!(reason(640, 360, "9:2"), "sample aspect ratio 9:2 is outside 1:4 to 4:1");
+    assert!(interpret(&report(3840, 2160, "1:1"), &limits).is_ok());
+    assert!(interpret(&report(1440, 1080, "4:3"), &limits).is_ok());
+}
+
 #[test]
 fn human_durations() {
     assert_eq!(human_duration(Duration::from_secs(4 * 3600)), "4h0m");
