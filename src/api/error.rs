@@ -197,6 +197,7 @@ impl From<IngestError> for ApiError {
             E::NoSuchPart { .. } => ApiError::new(StatusCode::NOT_FOUND, "part_not_found", message),
             E::NotOpen { status } => ApiError::new(StatusCode::CONFLICT, "upload_not_open", message)
                 .with_details(json!({"status": status.as_str()})),
+            E::Completing => ApiError::new(StatusCode::CONFLICT, "upload_completing", message),
             E::SizeMismatch { expected, received, .. } => ApiError::bad_request("part_size_mismatch", message)
                 .with_details(json!({"expected_bytes": expected, "received_bytes": received})),
             E::ChecksumMismatch { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "checksum_mismatch", message),

@@ -7,6 +7,7 @@
 
 pub mod delivery;
 pub mod event;
+pub mod failure;
 pub mod ids;
 pub mod job;
 pub mod score;
@@ -16,6 +17,7 @@ pub mod video;
 
 pub use delivery::{CacheTier, VideoPolicy};
 pub use event::{EventType, OutboxEvent};
+pub use failure::FailureReason;
 pub use ids::{Generation, UploadId, VideoId};
 pub use job::{Job, JobStatus, NewJob, Stage};
 pub use upload::{StoredPart, UploadSession, UploadStatus};
