@@ -51,7 +51,7 @@ struct Shared {
     retry_after: bool,
 }
 
-const SHARED: [Shared; 10] = [
+const SHARED: [Shared; 11] = [
     Shared {
         status: 400,
         name: "BadRequest",
@@ -105,6 +105,12 @@ const SHARED: [Shared; 10] = [
         name: "TooManyRequests",
         description: "Rate or quota exceeded; retry after `Retry-After` seconds.",
         retry_after: true,
+    },
+    Shared {
+        status: 507,
+        name: "InsufficientStorage",
+        description: "The object store is out of space (`insufficient_storage`); retrying the same request will not help until space is freed.",
+        retry_after: false,
     },
     Shared {
         status: 503,
@@ -176,6 +182,8 @@ error_set! {
     TooManyRequests => [429];
     /// 503 without authentication (public operations that read the database or store).
     Unavailable => [503];
+    /// 507: operations that write to the object store, which may be out of space.
+    InsufficientStorage => [507];
 }
 
 /// Completes the generated document: `/openapi.json` itself and the limits that come from

@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 
 use super::extract::{ApiPath, OwnedUpload};
 use super::json::ApiJson;
-use super::openapi::{Authenticated, BadRequest, Conflict, JsonBody, NotFound, Unprocessable};
+use super::openapi::{Authenticated, BadRequest, Conflict, InsufficientStorage, JsonBody, NotFound, Unprocessable};
 use crate::api::error::ApiError;
 use crate::api::state::AppState;
 use crate::ingest::plan::CreateUpload;
@@ -149,7 +149,7 @@ pub struct PartReceipt {
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "exactly the part's planned size in bytes"),
     responses(
         (status = 200, description = "the part is stored", body = PartReceipt),
-        BadRequest, Authenticated, NotFound, Conflict, Unprocessable,
+        BadRequest, Authenticated, NotFound, Conflict, Unprocessable, InsufficientStorage,
     ),
     security(("bearer" = []))
 )]
@@ -287,7 +287,7 @@ pub struct Completed {
         (status = 202, description = "the video exists and is processing", body = Completed, links(
             ("get_video" = (operation_id = "get_video", parameters(("id" = "$response.body#/video_id")))),
         )),
-        Authenticated, NotFound, Conflict, Unprocessable,
+        Authenticated, NotFound, Conflict, Unprocessable, InsufficientStorage,
     ),
     security(("bearer" = []))
 )]
