@@ -490,6 +490,46 @@ impl Db {
         Ok(true)
     }
 
+    /// Videos that failed for good (not retryable) before `cutoff` whose raw source is still
+    /// stored: `(video, source key)`.
+    pub async fn expired_sources(&self, cutoff: DateTime<Utc>, limit: i64) -> Result<Vec<(VideoId, String)>, DbError> {
+        let sql = "SELECT video_id, origin_object_key FROM video_assets WHERE status = 'failed' AND retryable = $3 \
+                   AND source_deleted_at IS NULL AND updated_at < $1 ORDER BY updated_at LIMIT $2";
+        let rows: Vec<(String, String)> =
+            with_pool!(self, pool => sqlx::query_as(sql).bind(cutoff).bind(limit).bind(false).fetch_all(pool).await?);
+        rows.into_iter().map(|(id, key)| Ok((parse_id(&id)?, key))).collect()
+    }
+
+    /// Records that a video's raw source was deleted.
+    pub async fn mark_source_deleted(&self, video_id: VideoId, now: DateTime<Utc>) -> Result<(), DbError> {
+        let sql = "UPDATE video_assets SET source_deleted_at = $2 WHERE video_id = $1";
+        with_pool!(self, pool => sqlx::query(sql).bind(video_id.to_string()).bind(now).execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Ready videos whose current generation was published before `cutoff` and that still store
+    /// the trees of generations it replaced: `(video, first generation kept, current)`.
+    pub async fn replaced_generations(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<(VideoId, Generation, Generation)>, DbError> {
+        let sql = "SELECT video_id, pruned_below, generation FROM video_assets WHERE status = 'ready' \
+                   AND generation > pruned_below AND published_at < $1 ORDER BY published_at LIMIT $2";
+        let rows: Vec<(String, i64, i64)> =
+            with_pool!(self, pool => sqlx::query_as(sql).bind(cutoff).bind(limit).fetch_all(pool).await?);
+        rows.into_iter()
+            .map(|(id, below, current)| Ok((parse_id(&id)?, Generation::new(below), Generation::new(current))))
+            .collect()
+    }
+
+    /// Records that the trees of every generation below `kept` were deleted.
+    pub async fn mark_pruned(&self, video_id: VideoId, kept: Generation) -> Result<(), DbError> {
+        let sql = "UPDATE video_assets SET pruned_below = $2 WHERE video_id = $1 AND pruned_below < $2";
+        with_pool!(self, pool => sqlx::query(sql).bind(video_id.to_string()).bind(kept.get()).execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
     /// Starts a new generation of a `ready` or `failed` video and enqueues its first job,
     /// together; the old generation's open jobs are cancelled. Returns the new generation, or
     /// `None` when the video is not in a reprocessable state.

@@ -13,6 +13,7 @@
 //! is unacceptable: the video fails at once, not retryable) or transient (retried with
 //! exponential backoff and jitter up to the stage's attempt limit, then failed as retryable).
 
+mod cleanup;
 pub mod deadline;
 mod lease;
 mod progressive;
@@ -37,6 +38,8 @@ use crate::db::{Db, DbError, Failure};
 use crate::media::{MediaError, Tools};
 use crate::model::{EventType, FailureReason, Generation, Job, NewJob, OutboxEvent, Stage, VideoId, score};
 use crate::storage::{Storage, StorageError};
+
+pub use cleanup::RetentionReport;
 
 /// Errors of the pipeline's own bookkeeping (not of a stage's work).
 #[derive(Debug, thiserror::Error)]

@@ -380,6 +380,36 @@ impl Storage {
         Ok(None)
     }
 
+    /// Deletes one object; one that is already gone is fine.
+    pub async fn delete(&self, key: &Path) -> Result<(), StorageError> {
+        match self.objects.delete(key).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Deletes every object under `prefix` except those under a direct child folder whose name
+    /// `keep` accepts.
+    pub async fn delete_tree_except(
+        &self,
+        prefix: &Path,
+        keep: impl Fn(&str) -> bool + Send + 'static,
+    ) -> Result<(), StorageError> {
+        let depth = prefix.parts().count();
+        let locations = self
+            .objects
+            .list(Some(prefix))
+            .try_filter(move |meta| {
+                let child = meta.location.parts().nth(depth);
+                let under_kept = child.is_some_and(|c| keep(c.as_ref())) && meta.location.parts().count() > depth + 1;
+                futures::future::ready(!under_kept)
+            })
+            .map_ok(|meta| meta.location)
+            .boxed();
+        self.objects.delete_stream(locations).try_collect::<Vec<_>>().await?;
+        Ok(())
+    }
+
     /// Whether an object exists.
     pub async fn exists(&self, key: &Path) -> Result<bool, StorageError> {
         match self.objects.head(key).await {

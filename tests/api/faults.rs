@@ -13,7 +13,9 @@ use reel::pipeline::JobOutcome;
 use reel::storage::{Assembly, Naming, keys};
 use reqwest::StatusCode;
 
-use crate::helpers::{Backend, MIB, error_code, fake_mp4, portrait_clip, spawn_app, spawn_app_with, token, token_with};
+use crate::helpers::{
+    Backend, MIB, error_code, fake_mp4, noise, portrait_clip, spawn_app, spawn_app_with, token, token_with,
+};
 use crate::on_both_backends;
 use crate::playable::assert_nothing_changed;
 
@@ -21,7 +23,59 @@ on_both_backends!(
     a_lapsed_claim_never_publishes_beside_its_successor,
     a_completion_interrupted_after_assembly_finishes_despite_the_sweeper,
     the_hard_timeout_stops_phase_two_and_keeps_the_video_ready,
+    retention_deletes_dead_sources_replaced_generations_and_orphaned_scratch,
 );
+
+async fn retention_deletes_dead_sources_replaced_generations_and_orphaned_scratch(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let lu = token("lu");
+    let pipeline = &app.state.pipeline;
+
+    let (_, rejected) = app.upload(&lu, &noise(4096)).await;
+    let (_, replaced) = app.upload(&lu, &portrait_clip(360, 640, 1)).await;
+    app.drain().await;
+    assert_eq!(app.video(&rejected).await.status.as_str(), "failed");
+    let admin = token_with("ops", Role::Admin, None);
+    let response = app
+        .http
+        .post(app.url(&format!("/v1/ops/videos/{replaced}/reprocess")))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    app.drain().await;
+    let video = app.video(&replaced).await;
+    assert_eq!((video.status.as_str(), video.generation.get()), ("ready", 2));
+
+    let key = app.video(&rejected).await.origin_object_key;
+    let source = key.rsplit_once('/').map_or(key.as_str(), |(folder, _)| folder).to_owned();
+    let root = format!("packaged/{replaced}/hls/");
+    let kept = pipeline.expire_retained(Utc::now()).await.expect("retention");
+    assert_eq!(kept, Default::default(), "nothing is deleted within the retention period");
+    assert!(!app.keys_under(&source).await.is_empty());
+    assert!(app.keys_under(&root).await.iter().any(|key| !key.starts_with(&format!("{root}g2/"))));
+
+    let later = Utc::now() + chrono::Duration::days(8);
+    let report = pipeline.expire_retained(later).await.expect("retention");
+    assert_eq!((report.sources, report.generations), (1, 1));
+    assert!(app.keys_under(&source).await.is_empty(), "the rejected upload's source is deleted");
+    let left = app.keys_under(&root).await;
+    assert!(!left.is_empty() && left.iter().all(|key| key.starts_with(&format!("{root}g2/"))), "{left:?}");
+    let status = app.status(&lu, &replaced).await;
+    app.fetch_tree(status["playback_manifest_url"].as_str().expect("manifest")).await;
+    assert_eq!(pipeline.expire_retained(later).await.expect("retention"), Default::default(), "done once");
+
+    let work = &app.config.pipeline.work_dir;
+    let (orphan, live) = (work.join("reel-job-crashed"), work.join("reel-job-running"));
+    for dir in [&orphan, &live] {
+        std::fs::create_dir_all(dir).expect("scratch dir");
+    }
+    let long_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::open(&orphan).expect("open dir").set_modified(long_ago).expect("age the orphan");
+    assert_eq!(pipeline.clear_orphaned_work().expect("scan"), 1);
+    assert!(!orphan.exists() && live.exists(), "only the untouched scratch directory is removed");
+}
 
 async fn the_hard_timeout_stops_phase_two_and_keeps_the_video_ready(backend: Backend) {
     let app = spawn_app(backend).await;
