@@ -11,4 +11,4 @@ ALTER TABLE upload_sessions ADD COLUMN completing_until TIMESTAMPTZ;
 -- Retention: a failed video's raw source is deleted once it is past reprocessing, and the
 -- packaged trees of generations below `pruned_below` have been deleted after a reprocess.
 ALTER TABLE video_assets ADD COLUMN source_deleted_at TIMESTAMPTZ;
-ALTER TABLE video_assets ADD COLUMN pruned_below INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE video_assets ADD COLUMN pruned_below BIGINT NOT NULL DEFAULT 1;
