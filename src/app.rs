@@ -69,6 +69,11 @@ impl Background {
                 tracker.spawn(worker::run(state.pipeline.clone(), token.clone()));
             }
             if config.pipeline.workers > 0 {
+                match state.pipeline.clear_orphaned_work() {
+                    Ok(0) => {}
+                    Ok(removed) => tracing::info!(removed, "orphaned scratch directories removed"),
+                    Err(err) => tracing::warn!(error = %err, "orphaned scratch directories not checked"),
+                }
                 tracker.spawn(worker::listen(state.pipeline.clone(), token.clone()));
             }
             tracing::info!(pipeline_workers = config.pipeline.workers, "background workers started");

@@ -308,6 +308,10 @@ pub struct PipelineConfig {
     pub transcode_timeout_min: Duration,
     /// Scratch space for sources and encodes.
     pub work_dir: PathBuf,
+    /// How long the raw source of a video that failed for good, and the packaged trees of
+    /// generations a reprocess replaced, are kept before deletion. `REEL_PIPELINE__RETENTION`.
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
     /// Longest accepted source.
     #[serde(with = "humantime_serde")]
     pub max_duration: Duration,
@@ -334,6 +338,7 @@ impl Default for PipelineConfig {
             transcode_timeout_factor: 10.0,
             transcode_timeout_min: Duration::from_secs(120),
             work_dir: std::env::temp_dir().join("reel-work"),
+            retention: Duration::from_secs(7 * 24 * 3600),
             max_duration: Duration::from_secs(600),
             max_side: 4096,
             ladder: LadderConfig::default(),

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::db::DbError;
 use crate::ingest::IngestError;
 use crate::model::{Quota, QuotaExceeded};
-use crate::storage::StorageError;
+use crate::storage::{StorageError, StorageFault};
 
 /// The body of every error answer (for the OpenAPI document).
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -198,9 +198,31 @@ impl From<crate::pipeline::PipelineError> for ApiError {
 }
 
 impl From<StorageError> for ApiError {
+    /// Only a transient store failure is a `503` worth retrying; a full store is `507`, and a
+    /// permanent refusal is a `500` without `Retry-After` (clients must not retry it forever).
     fn from(err: StorageError) -> Self {
-        tracing::warn!(error = %err, "object store error");
-        ApiError::unavailable("the object store")
+        match err.fault() {
+            StorageFault::Transient => {
+                tracing::warn!(error = %err, "object store unavailable");
+                ApiError::unavailable("the object store")
+            }
+            StorageFault::Full => {
+                tracing::error!(error = %err, "object store out of space");
+                ApiError::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "insufficient_storage",
+                    "the object store is out of space",
+                )
+            }
+            StorageFault::Missing | StorageFault::Refused => {
+                tracing::error!(error = %err, "object store refused the request");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "storage_error",
+                    "the object store refused the request",
+                )
+            }
+        }
     }
 }
 
@@ -214,6 +236,7 @@ impl From<IngestError> for ApiError {
             E::NoSuchPart { .. } => ApiError::new(StatusCode::NOT_FOUND, "part_not_found", message),
             E::NotOpen { status } => ApiError::new(StatusCode::CONFLICT, "upload_not_open", message)
                 .with_details(json!({"status": status.as_str()})),
+            E::Completing => ApiError::new(StatusCode::CONFLICT, "upload_completing", message),
             E::SizeMismatch { expected, received, .. } => ApiError::bad_request("part_size_mismatch", message)
                 .with_details(json!({"expected_bytes": expected, "received_bytes": received})),
             E::ChecksumMismatch { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "checksum_mismatch", message),
@@ -225,6 +248,11 @@ impl From<IngestError> for ApiError {
                 .with_details(json!({"missing_parts": missing})),
             E::DirectUploadsDisabled => ApiError::new(StatusCode::CONFLICT, "direct_uploads_disabled", message),
             E::Db(db) => db.into(),
+            E::Storage(storage) if storage.fault() == StorageFault::Missing => ApiError::new(
+                StatusCode::CONFLICT,
+                "upload_data_lost",
+                "the stored parts of this upload are gone; start a new upload",
+            ),
             E::Storage(storage) => storage.into(),
             E::BodyRead(_) => ApiError::bad_request("body_read_failed", "the request body ended early"),
         }

@@ -109,7 +109,7 @@ const SHARED: [Shared; 11] = [
     Shared {
         status: 507,
         name: "InsufficientStorage",
-        description: "The caller's storage quota (bytes reserved by open upload sessions) is used up; `error.details` names the quota, its limit and the usage. `Retry-After`, when present, is when the earliest open session expires.",
+        description: "Out of storage: either the caller's quota of bytes reserved by open upload sessions is used up (`quota_exceeded`, `error.details` `{quota, limit, used}`, `Retry-After` when the earliest open session expires), or the object store is out of space (`insufficient_storage`; retrying will not help until space is freed).",
         retry_after: true,
     },
     Shared {
@@ -186,6 +186,10 @@ error_set! {
     Quota => [429, 507];
     /// 503 without authentication (public operations that read the database or store).
     Unavailable => [503];
+    /// 507: operations that write to the object store, which may be out of space.
+    InsufficientStorage => [507];
+    /// 429 or 507: a per-user completion quota, or an object store out of space.
+    QuotaOrFull => [429, 507];
 }
 
 /// Completes the generated document: `/openapi.json` itself and the limits that come from

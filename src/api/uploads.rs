@@ -16,7 +16,9 @@ use utoipa::ToSchema;
 
 use super::extract::{ApiPath, OwnedUpload};
 use super::json::ApiJson;
-use super::openapi::{Authenticated, BadRequest, Conflict, JsonBody, NotFound, Quota, TooManyRequests, Unprocessable};
+use super::openapi::{
+    Authenticated, BadRequest, Conflict, InsufficientStorage, JsonBody, NotFound, Quota, QuotaOrFull, Unprocessable,
+};
 use crate::api::error::ApiError;
 use crate::api::state::AppState;
 use crate::ingest::plan::CreateUpload;
@@ -151,7 +153,7 @@ pub struct PartReceipt {
         (status = 200, description = "the part is stored", body = PartReceipt, links(
             ("complete_upload" = (operation_id = "complete_upload", parameters(("id" = "$request.path.id")))),
         )),
-        BadRequest, Authenticated, NotFound, Conflict, Unprocessable,
+        BadRequest, Authenticated, NotFound, Conflict, Unprocessable, InsufficientStorage,
     ),
     security(("bearer" = []))
 )]
@@ -292,7 +294,7 @@ pub struct Completed {
             ("set_video_policy" = (operation_id = "set_video_policy", parameters(("id" = "$response.body#/video_id")))),
             ("reprocess_video" = (operation_id = "reprocess_video", parameters(("id" = "$response.body#/video_id")))),
         )),
-        Authenticated, NotFound, Conflict, Unprocessable, TooManyRequests,
+        Authenticated, NotFound, Conflict, Unprocessable, QuotaOrFull,
     ),
     security(("bearer" = []))
 )]

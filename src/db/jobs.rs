@@ -31,6 +31,7 @@ struct JobRow {
     attempt: i64,
     max_attempts: i64,
     priority: i64,
+    lease_token: Option<String>,
 }
 
 impl TryFrom<JobRow> for Job {
@@ -45,6 +46,7 @@ impl TryFrom<JobRow> for Job {
             attempt: u32::try_from(row.attempt).unwrap_or(u32::MAX),
             max_attempts: u32::try_from(row.max_attempts).unwrap_or(1),
             priority: row.priority,
+            lease: row.lease_token.as_deref().map(parse_id).transpose()?.unwrap_or(Uuid::nil()),
         })
     }
 }
@@ -56,7 +58,7 @@ struct JobWithStatus {
     status: String,
 }
 
-const JOB_COLUMNS: &str = "id, video_id, generation, stage, attempt, max_attempts, priority";
+const JOB_COLUMNS: &str = "id, video_id, generation, stage, attempt, max_attempts, priority, lease_token";
 
 pub(super) const INSERT_JOB: &str = "INSERT INTO video_processing_jobs \
     (id, video_id, generation, stage, status, attempt, max_attempts, priority, run_after, created_at, updated_at) \
@@ -100,7 +102,7 @@ fn claim_sql(skip_locked: bool) -> String {
     format!(
         "UPDATE video_processing_jobs \
          SET status = 'running', lease_owner = $1, lease_expires_at = $2, attempt = attempt + 1, \
-             claimed_at = $3, updated_at = $3 \
+             claimed_at = $3, updated_at = $3, lease_token = $4 \
          WHERE id = (SELECT j.id FROM video_processing_jobs j JOIN ({RUNNABLE}) r ON r.id = j.id \
                      WHERE (j.status = 'queued' AND j.run_after <= $3) \
                         OR (j.status = 'running' AND j.lease_expires_at < $3) \
@@ -113,12 +115,43 @@ fn claim_sql(skip_locked: bool) -> String {
 /// The next stage, inserted already claimed by the worker that finished the previous one.
 const INSERT_HANDED_OFF: &str = "INSERT INTO video_processing_jobs \
     (id, video_id, generation, stage, status, attempt, max_attempts, priority, run_after, lease_owner, \
-     lease_expires_at, claimed_at, created_at, updated_at) \
-    VALUES ($1, $2, $3, $4, 'running', 1, $5, $6, $7, $8, $9, $7, $7, $7) \
+     lease_expires_at, claimed_at, created_at, updated_at, lease_token) \
+    VALUES ($1, $2, $3, $4, 'running', 1, $5, $6, $7, $8, $9, $7, $7, $7, $10) \
     ON CONFLICT (video_id, generation, stage) DO NOTHING";
 
-const FINISH_JOB: &str = "UPDATE video_processing_jobs SET status = 'done', lease_owner = NULL, \
-    lease_expires_at = NULL, error_message = NULL, updated_at = $3 WHERE id = $1 AND lease_owner = $2 AND status = 'running'";
+/// The condition that a job is still held by the claim with token `$2` at `$3`: running, same
+/// token, lease not lapsed.
+macro_rules! held {
+    () => {
+        "id = $1 AND lease_token = $2 AND status = 'running' AND lease_expires_at >= $3"
+    };
+}
+
+/// Touches a job while its claim holds it (`$1` job, `$2` token, `$3` now). Run first in a
+/// transaction, it also locks the job row on PostgreSQL until commit, so no other claim can
+/// take the job between the check and the write it guards.
+pub(super) const HOLD_LEASE: &str = concat!("UPDATE video_processing_jobs SET updated_at = $3 WHERE ", held!());
+
+/// Runs [`HOLD_LEASE`] for `job`'s claim in transaction `tx`: `true` while the claim holds it.
+macro_rules! hold_lease {
+    ($tx:expr, $job:expr, $now:expr) => {
+        sqlx::query($crate::db::jobs::HOLD_LEASE)
+            .bind($job.id.to_string())
+            .bind($job.lease.to_string())
+            .bind($now)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected()
+            == 1
+    };
+}
+pub(super) use hold_lease;
+
+pub(super) const FINISH_JOB: &str = concat!(
+    "UPDATE video_processing_jobs SET status = 'done', lease_owner = NULL, lease_token = NULL, \
+     lease_expires_at = NULL, error_message = NULL, updated_at = $3 WHERE ",
+    held!()
+);
 
 impl Db {
     /// Enqueues a job unless the same stage of the same generation already exists.
@@ -127,51 +160,66 @@ impl Db {
         Ok(inserted == 1)
     }
 
-    /// Claims the next job for `owner` with a lease until `lease_until`.
+    /// Claims the next job for `owner` (a worker, named for operators) with a lease until
+    /// `lease_until` under a fresh token ([`Job::lease`]).
     pub async fn claim_job(
         &self,
         owner: &str,
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Option<Job>, DbError> {
+        let token = Uuid::now_v7().to_string();
         let row: Option<JobRow> = match self {
             Db::Sqlite(pool) => {
-                sqlx::query_as(&claim_sql(false)).bind(owner).bind(lease_until).bind(now).fetch_optional(pool).await?
+                sqlx::query_as(&claim_sql(false))
+                    .bind(owner)
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(&token)
+                    .fetch_optional(pool)
+                    .await?
             }
             Db::Postgres(pool) => {
-                sqlx::query_as(&claim_sql(true)).bind(owner).bind(lease_until).bind(now).fetch_optional(pool).await?
+                sqlx::query_as(&claim_sql(true))
+                    .bind(owner)
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(&token)
+                    .fetch_optional(pool)
+                    .await?
             }
         };
         row.map(Job::try_from).transpose()
     }
 
-    /// Extends the lease; `false` when `owner` no longer holds the job (taken over or cancelled).
+    /// Extends the lease of `job`'s claim; `false` when the claim no longer holds the job (taken
+    /// over, cancelled, or lapsed: a lapsed lease is never renewed, another worker may own it).
     pub async fn renew_lease(
         &self,
-        job_id: Uuid,
-        owner: &str,
+        job: &Job,
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<bool, DbError> {
-        let sql = "UPDATE video_processing_jobs SET lease_expires_at = $3, updated_at = $4 \
-                   WHERE id = $1 AND lease_owner = $2 AND status = 'running'";
+        let sql = concat!("UPDATE video_processing_jobs SET lease_expires_at = $4, updated_at = $3 WHERE ", held!());
         let renewed = with_pool!(self, pool => sqlx::query(sql)
-            .bind(job_id.to_string()).bind(owner).bind(lease_until).bind(now)
+            .bind(job.id.to_string()).bind(job.lease.to_string()).bind(now).bind(lease_until)
             .execute(pool).await?.rows_affected());
         Ok(renewed == 1)
     }
 
-    /// Marks the job done and enqueues `next`, atomically. `false` when `owner` lost the job.
-    pub async fn finish_job(
-        &self,
-        job: &Job,
-        owner: &str,
-        next: Option<&NewJob>,
-        now: DateTime<Utc>,
-    ) -> Result<bool, DbError> {
+    /// Whether `job`'s claim still holds it (running, same token, lease not lapsed).
+    pub async fn holds_lease(&self, job: &Job, now: DateTime<Utc>) -> Result<bool, DbError> {
+        let sql = concat!("SELECT COUNT(*) FROM video_processing_jobs WHERE ", held!());
+        let held: i64 = with_pool!(self, pool => sqlx::query_scalar(sql)
+            .bind(job.id.to_string()).bind(job.lease.to_string()).bind(now).fetch_one(pool).await?);
+        Ok(held == 1)
+    }
+
+    /// Marks the job done and enqueues `next`, atomically. `false` when its claim lost the job.
+    pub async fn finish_job(&self, job: &Job, next: Option<&NewJob>, now: DateTime<Utc>) -> Result<bool, DbError> {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let finished = sqlx::query(FINISH_JOB).bind(job.id.to_string()).bind(owner).bind(now).execute(&mut *tx).await?;
+            let finished = sqlx::query(FINISH_JOB).bind(job.id.to_string()).bind(job.lease.to_string()).bind(now).execute(&mut *tx).await?;
             if finished.rows_affected() == 0 {
                 return Ok(false);
             }
@@ -183,10 +231,10 @@ impl Db {
         Ok(true)
     }
 
-    /// Marks the job done and starts `next` for the same `owner` at once, leased until
-    /// `lease_until`: the hand-off between stages of one video waits for no poll and no claim.
-    /// `Ok(None)` when `owner` lost the job; `Ok(Some(None))` when `next` already existed (it
-    /// stays as it was).
+    /// Marks the job done and starts `next` for the same `owner` at once, under a new claim
+    /// leased until `lease_until`: the hand-off between stages of one video waits for no poll.
+    /// `Ok(None)` when `job`'s claim lost the job; `Ok(Some(None))` when `next` already existed
+    /// (it stays as it was).
     pub async fn hand_off(
         &self,
         job: &Job,
@@ -195,16 +243,17 @@ impl Db {
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Option<Option<Job>>, DbError> {
-        let id = Uuid::now_v7();
+        let (id, lease) = (Uuid::now_v7(), Uuid::now_v7());
         let inserted = with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let finished = sqlx::query(FINISH_JOB).bind(job.id.to_string()).bind(owner).bind(now).execute(&mut *tx).await?;
+            let finished = sqlx::query(FINISH_JOB).bind(job.id.to_string()).bind(job.lease.to_string()).bind(now).execute(&mut *tx).await?;
             if finished.rows_affected() == 0 {
                 return Ok(None);
             }
             let inserted = sqlx::query(INSERT_HANDED_OFF)
                 .bind(id.to_string()).bind(next.video_id.to_string()).bind(next.generation.get()).bind(next.stage.as_str())
                 .bind(i64::from(next.max_attempts)).bind(next.priority).bind(now).bind(owner).bind(lease_until)
+                .bind(lease.to_string())
                 .execute(&mut *tx).await?.rows_affected();
             tx.commit().await?;
             inserted
@@ -217,32 +266,39 @@ impl Db {
             attempt: 1,
             max_attempts: next.max_attempts,
             priority: next.priority,
+            lease,
         })))
     }
 
-    /// Stops a job for good with `reason` (a phase-2 job whose video stays ready).
+    /// Stops a job its claim still holds for good with `reason` (a phase-2 job whose video
+    /// stays ready). `false` when the claim lost the job.
     pub async fn give_up_job(&self, job: &Job, reason: &str, now: DateTime<Utc>) -> Result<bool, DbError> {
-        let sql = "UPDATE video_processing_jobs SET status = 'cancelled', error_message = $2, lease_owner = NULL, \
-                   lease_expires_at = NULL, updated_at = $3 WHERE id = $1 AND status IN ('queued', 'running')";
+        let sql = concat!(
+            "UPDATE video_processing_jobs SET status = 'cancelled', error_message = $4, lease_owner = NULL, \
+             lease_token = NULL, lease_expires_at = NULL, updated_at = $3 WHERE ",
+            held!()
+        );
         let updated = with_pool!(self, pool => sqlx::query(sql)
-            .bind(job.id.to_string()).bind(reason).bind(now).execute(pool).await?.rows_affected());
+            .bind(job.id.to_string()).bind(job.lease.to_string()).bind(now).bind(reason).execute(pool).await?.rows_affected());
         Ok(updated == 1)
     }
 
-    /// Puts the job back in the queue to run again after `run_after`.
+    /// Puts the job back in the queue to run again after `run_after`. `false` when its claim
+    /// lost the job.
     pub async fn retry_job(
         &self,
         job: &Job,
-        owner: &str,
         run_after: DateTime<Utc>,
         error: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, DbError> {
-        let sql = "UPDATE video_processing_jobs SET status = 'queued', run_after = $3, error_message = $4, \
-                   lease_owner = NULL, lease_expires_at = NULL, updated_at = $5 \
-                   WHERE id = $1 AND lease_owner = $2 AND status = 'running'";
+        let sql = concat!(
+            "UPDATE video_processing_jobs SET status = 'queued', run_after = $4, error_message = $5, \
+             lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = $3 WHERE ",
+            held!()
+        );
         let updated = with_pool!(self, pool => sqlx::query(sql)
-            .bind(job.id.to_string()).bind(owner).bind(run_after).bind(error).bind(now)
+            .bind(job.id.to_string()).bind(job.lease.to_string()).bind(now).bind(run_after).bind(error)
             .execute(pool).await?.rows_affected());
         Ok(updated == 1)
     }

@@ -244,7 +244,30 @@ impl Db {
         Ok(true)
     }
 
-    /// Closes an open session as `aborted` or `expired`. Returns `false` if it was not open.
+    /// Marks an open, unexpired session as being completed until `until`: the sweeper and abort
+    /// leave it alone meanwhile. `false` when it is not open (or has expired).
+    pub async fn begin_completion(
+        &self,
+        upload_id: UploadId,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DbError> {
+        let sql = "UPDATE upload_sessions SET completing_until = $2, updated_at = $3 \
+                   WHERE id = $1 AND status IN ('created', 'uploading') AND expires_at > $3";
+        let marked = with_pool!(self, pool => sqlx::query(sql)
+            .bind(upload_id.to_string()).bind(until).bind(now).execute(pool).await?.rows_affected());
+        Ok(marked == 1)
+    }
+
+    /// Ends a completion that did not complete (the session is open again for abort and expiry).
+    pub async fn end_completion(&self, upload_id: UploadId) -> Result<(), DbError> {
+        let sql = "UPDATE upload_sessions SET completing_until = NULL WHERE id = $1";
+        with_pool!(self, pool => sqlx::query(sql).bind(upload_id.to_string()).execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Closes an open session that no completion holds as `aborted` or `expired`. Returns
+    /// `false` if it was not open, or is being completed.
     pub async fn close_upload(
         &self,
         upload_id: UploadId,
@@ -252,7 +275,8 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<bool, DbError> {
         let sql = "UPDATE upload_sessions SET status = $2, updated_at = $3 \
-                   WHERE id = $1 AND status IN ('created', 'uploading')";
+                   WHERE id = $1 AND status IN ('created', 'uploading') \
+                   AND (completing_until IS NULL OR completing_until < $3)";
         let done = with_pool!(self, pool => sqlx::query(sql)
             .bind(upload_id.to_string())
             .bind(status.as_str())
@@ -262,11 +286,12 @@ impl Db {
         Ok(done == 1)
     }
 
-    /// Open sessions whose `expires_at` has passed.
+    /// Open sessions whose `expires_at` has passed, except those being completed.
     pub async fn expired_uploads(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<UploadSession>, DbError> {
         let sql = format!(
             "SELECT {SESSION_COLUMNS} FROM upload_sessions \
-             WHERE status IN ('created', 'uploading') AND expires_at < $1 ORDER BY expires_at LIMIT $2"
+             WHERE status IN ('created', 'uploading') AND expires_at < $1 \
+             AND (completing_until IS NULL OR completing_until < $1) ORDER BY expires_at LIMIT $2"
         );
         self.sessions(&sql, now, limit).await
     }

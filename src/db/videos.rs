@@ -4,13 +4,13 @@ use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 use uuid::Uuid;
 
-use super::jobs::bind_new_job;
+use super::jobs::{FINISH_JOB, bind_new_job, hold_lease};
 use super::outbox::bind_event;
 use super::rows::{corrupt, parse_id, parse_user};
 use super::{Db, DbError, with_pool};
 use crate::model::UserId;
 use crate::model::score::ScoreInputs;
-use crate::model::{Generation, Job, NewJob, OutboxEvent, UploadId, VideoId};
+use crate::model::{FailureReason, Generation, Job, NewJob, OutboxEvent, UploadId, VideoId};
 use crate::model::{Video, VideoStatus};
 
 /// A video row created at upload completion, in status `processing`.
@@ -131,12 +131,17 @@ pub struct RenditionRow {
 }
 
 /// A terminal pipeline outcome to record.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct Failure<'a> {
-    /// Human-readable reason, e.g. "no video stream".
-    pub reason: &'a str,
+    /// Why, in the creators' vocabulary.
+    pub reason: FailureReason,
+    /// The raw cause for admins (recorded on the failing job's `last_error`), if any.
+    pub detail: &'a str,
     /// Whether a reprocess may succeed.
     pub retryable: bool,
+    /// The job whose claim fails the video: the failure lands only while that claim holds it.
+    /// `None` for a failure from outside the queue (the hard timeout).
+    pub by: Option<&'a Job>,
 }
 
 const UPSERT_RENDITION: &str = "INSERT INTO video_renditions (id, video_id, generation, profile, width, height, \
@@ -152,54 +157,62 @@ const CANCEL_JOBS: &str = "UPDATE video_processing_jobs SET status = 'cancelled'
     lease_expires_at = NULL, updated_at = $3 WHERE video_id = $1 AND generation <= $2 AND status IN ('queued', 'running')";
 
 impl Db {
-    /// Stores the probe's findings on the video (idempotent).
-    pub async fn record_probe(
-        &self,
-        video_id: VideoId,
-        generation: Generation,
-        facts: &ProbeFacts,
-        now: DateTime<Utc>,
-    ) -> Result<(), DbError> {
+    /// Stores the probe's findings on the video (idempotent), while `job`'s claim holds it.
+    /// `false` when the claim lost the job.
+    pub async fn record_probe(&self, job: &Job, facts: &ProbeFacts, now: DateTime<Utc>) -> Result<bool, DbError> {
         let sql = "UPDATE video_assets SET duration_ms = $3, width = $4, height = $5, has_audio = $6, \
                    updated_at = $7 WHERE video_id = $1 AND generation = $2";
-        with_pool!(self, pool => sqlx::query(sql)
-            .bind(video_id.to_string()).bind(generation.get()).bind(facts.duration_ms).bind(facts.width)
-            .bind(facts.height).bind(facts.has_audio).bind(now)
-            .execute(pool).await?.rows_affected());
-        Ok(())
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            if !hold_lease!(tx, job, now) {
+                return Ok(false);
+            }
+            sqlx::query(sql)
+                .bind(job.video_id.to_string()).bind(job.generation.get()).bind(facts.duration_ms).bind(facts.width)
+                .bind(facts.height).bind(facts.has_audio).bind(now)
+                .execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(true)
     }
 
-    /// Stores the key of a generation's poster.
-    pub async fn set_thumbnail(
-        &self,
-        video_id: VideoId,
-        generation: Generation,
-        key: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), DbError> {
+    /// Stores the key of a generation's poster, while `job`'s claim holds it. `false` when the
+    /// claim lost the job.
+    pub async fn set_thumbnail(&self, job: &Job, key: &str, now: DateTime<Utc>) -> Result<bool, DbError> {
         let sql = "UPDATE video_assets SET thumbnail_url = $3, updated_at = $4 WHERE video_id = $1 AND generation = $2";
-        with_pool!(self, pool => sqlx::query(sql)
-            .bind(video_id.to_string()).bind(generation.get()).bind(key).bind(now).execute(pool).await?.rows_affected());
-        Ok(())
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            if !hold_lease!(tx, job, now) {
+                return Ok(false);
+            }
+            sqlx::query(sql).bind(job.video_id.to_string()).bind(job.generation.get()).bind(key).bind(now)
+                .execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(true)
     }
 
     /// Records that a processing generation can be played from `preview_key` (the preview master
-    /// of the start rungs). The first time, `event` (`video_playable`) is written with it and
-    /// `true` returned; a restarted phase 1 only moves the preview to its new epoch.
+    /// of the start rungs), while `job`'s claim holds it. The first time, `event`
+    /// (`video_playable`) is written with it and `Some(true)` returned; a restarted phase 1 only
+    /// moves the preview to its new epoch (`Some(false)`). `None` when the claim lost the job.
     pub async fn mark_playable(
         &self,
-        video_id: VideoId,
-        generation: Generation,
+        job: &Job,
         preview_key: &str,
         event: &OutboxEvent,
         now: DateTime<Utc>,
-    ) -> Result<bool, DbError> {
+    ) -> Result<Option<bool>, DbError> {
         let first = "UPDATE video_assets SET playable_at = $3, preview_manifest_url = $4, updated_at = $3 \
                      WHERE video_id = $1 AND generation = $2 AND status = 'processing' AND playable_at IS NULL";
         let again = "UPDATE video_assets SET preview_manifest_url = $3, updated_at = $4 \
                      WHERE video_id = $1 AND generation = $2 AND status = 'processing'";
+        let (video_id, generation) = (job.video_id, job.generation);
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            if !hold_lease!(tx, job, now) {
+                return Ok(None);
+            }
             let marked = sqlx::query(first)
                 .bind(video_id.to_string()).bind(generation.get()).bind(now).bind(preview_key)
                 .execute(&mut *tx).await?.rows_affected();
@@ -210,21 +223,38 @@ impl Db {
                     .execute(&mut *tx).await?;
             }
             tx.commit().await?;
-            Ok(marked == 1)
+            Ok(Some(marked == 1))
         })
     }
 
-    /// Stores what phase 1 published (JSON, read back by phase 2).
-    pub async fn record_start_ladder(
+    /// Stores what phase 1 published (JSON, read back by phase 2) with its renditions, while
+    /// `job`'s claim holds it (idempotent: a rerun replaces them). `false` when the claim lost
+    /// the job.
+    pub async fn record_start(
         &self,
-        video_id: VideoId,
-        generation: Generation,
+        job: &Job,
         start: &str,
-    ) -> Result<(), DbError> {
+        renditions: &[NewRendition],
+        now: DateTime<Utc>,
+    ) -> Result<bool, DbError> {
         let sql = "UPDATE video_assets SET start_ladder = $3 WHERE video_id = $1 AND generation = $2";
-        with_pool!(self, pool => sqlx::query(sql)
-            .bind(video_id.to_string()).bind(generation.get()).bind(start).execute(pool).await?.rows_affected());
-        Ok(())
+        let (video_id, generation) = (job.video_id, job.generation);
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            if !hold_lease!(tx, job, now) {
+                return Ok(false);
+            }
+            for r in renditions {
+                sqlx::query(UPSERT_RENDITION)
+                    .bind(Uuid::now_v7().to_string()).bind(video_id.to_string()).bind(generation.get()).bind(&r.profile)
+                    .bind(r.width).bind(r.height).bind(r.bitrate_kbps).bind(&r.playlist_key)
+                    .bind(r.segment_count).bind(&r.codec).bind("packaged").bind(now)
+                    .execute(&mut *tx).await?;
+            }
+            sqlx::query(sql).bind(video_id.to_string()).bind(generation.get()).bind(start).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(true)
     }
 
     /// What phase 1 of the current generation published, if it finished.
@@ -233,28 +263,6 @@ impl Db {
         let row: Option<Option<String>> = with_pool!(self, pool => sqlx::query_scalar(sql)
             .bind(video_id.to_string()).bind(generation.get()).fetch_optional(pool).await?);
         Ok(row.flatten())
-    }
-
-    /// Records packaged renditions of a generation (idempotent: a rerun replaces them).
-    pub async fn record_renditions(
-        &self,
-        video_id: VideoId,
-        generation: Generation,
-        renditions: &[NewRendition],
-        now: DateTime<Utc>,
-    ) -> Result<(), DbError> {
-        with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            for r in renditions {
-                sqlx::query(UPSERT_RENDITION)
-                    .bind(Uuid::now_v7().to_string()).bind(video_id.to_string()).bind(generation.get()).bind(&r.profile)
-                    .bind(r.width).bind(r.height).bind(r.bitrate_kbps).bind(&r.playlist_key)
-                    .bind(r.segment_count).bind(&r.codec).bind("packaged").bind(now)
-                    .execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-        });
-        Ok(())
     }
 
     /// The renditions of a generation, lowest bitrate first.
@@ -278,20 +286,29 @@ impl Db {
     ) -> Result<bool, DbError> {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            if let Some(job) = failure.by
+                && !hold_lease!(tx, job, now)
+            {
+                return Ok(false);
+            }
             let failed = sqlx::query(FAIL_VIDEO)
-                .bind(video_id.to_string()).bind(generation.get()).bind(failure.reason).bind(failure.retryable).bind(now)
+                .bind(video_id.to_string()).bind(generation.get()).bind(failure.reason.as_str()).bind(failure.retryable).bind(now)
                 .execute(&mut *tx).await?;
             if failed.rows_affected() == 0 {
                 return Ok(false);
             }
             sqlx::query(CANCEL_JOBS).bind(video_id.to_string()).bind(generation.get()).bind(now).execute(&mut *tx).await?;
+            if let Some(job) = failure.by {
+                sqlx::query("UPDATE video_processing_jobs SET error_message = $2 WHERE id = $1")
+                    .bind(job.id.to_string()).bind(failure.detail).execute(&mut *tx).await?;
+            }
             bind_event!(event).execute(&mut *tx).await?;
             tx.commit().await?;
         });
         Ok(true)
     }
 
-    /// Publishes a generation: the finishing job (held by `owner`) is done, its renditions and
+    /// Publishes a generation: the finishing job (held by its claim) is done, its renditions and
     /// the video become `ready` with the manifest key, and `events` (`video_ready`, plus
     /// `video_ladder_completed` when nothing is left for phase 2) are written, together. `ladder`
     /// is the phase-2 job to enqueue; without one the ladder is complete now. `false` when the
@@ -299,14 +316,11 @@ impl Db {
     pub async fn publish_video(
         &self,
         job: &Job,
-        owner: &str,
         manifest_key: &str,
         events: &[OutboxEvent],
         ladder: Option<&NewJob>,
         now: DateTime<Utc>,
     ) -> Result<bool, DbError> {
-        let finish = "UPDATE video_processing_jobs SET status = 'done', lease_owner = NULL, lease_expires_at = NULL, \
-                      updated_at = $3 WHERE id = $1 AND lease_owner = $2 AND status = 'running'";
         let ready = "UPDATE video_assets SET status = 'ready', manifest_url = $3, published_at = $4, updated_at = $4, \
                      ladder_completed_at = $5, failed_reason = NULL, retryable = NULL \
                      WHERE video_id = $1 AND generation = $2 AND status = 'processing'";
@@ -314,7 +328,7 @@ impl Db {
         let ladder_complete = ladder.is_none().then_some(now);
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let finished = sqlx::query(finish).bind(job.id.to_string()).bind(owner).bind(now).execute(&mut *tx).await?;
+            let finished = sqlx::query(FINISH_JOB).bind(job.id.to_string()).bind(job.lease.to_string()).bind(now).execute(&mut *tx).await?;
             let published = sqlx::query(ready)
                 .bind(job.video_id.to_string()).bind(job.generation.get()).bind(manifest_key).bind(now).bind(ladder_complete)
                 .execute(&mut *tx).await?;
@@ -333,26 +347,23 @@ impl Db {
         Ok(true)
     }
 
-    /// Publishes phase 2: the job (held by `owner`) is done, the remaining `renditions` are
+    /// Publishes phase 2: the job (held by its claim) is done, the remaining `renditions` are
     /// recorded ready, the video's manifest moves to the versioned `master_key` and `event`
     /// (`video_ladder_completed`) is written, together. `false` when the job was lost or the
     /// generation is no longer the ready one.
     pub async fn complete_ladder(
         &self,
         job: &Job,
-        owner: &str,
         master_key: &str,
         renditions: &[NewRendition],
         event: &OutboxEvent,
         now: DateTime<Utc>,
     ) -> Result<bool, DbError> {
-        let finish = "UPDATE video_processing_jobs SET status = 'done', lease_owner = NULL, lease_expires_at = NULL, \
-                      error_message = NULL, updated_at = $3 WHERE id = $1 AND lease_owner = $2 AND status = 'running'";
         let complete = "UPDATE video_assets SET manifest_url = $3, ladder_completed_at = $4, ladder_failed_reason = NULL, \
                         updated_at = $4 WHERE video_id = $1 AND generation = $2 AND status = 'ready'";
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let finished = sqlx::query(finish).bind(job.id.to_string()).bind(owner).bind(now).execute(&mut *tx).await?;
+            let finished = sqlx::query(FINISH_JOB).bind(job.id.to_string()).bind(job.lease.to_string()).bind(now).execute(&mut *tx).await?;
             let completed = sqlx::query(complete)
                 .bind(job.video_id.to_string()).bind(job.generation.get()).bind(master_key).bind(now)
                 .execute(&mut *tx).await?;
@@ -429,6 +440,94 @@ impl Db {
         let rows: Vec<(String, i64)> =
             with_pool!(self, pool => sqlx::query_as(sql).bind(cutoff).bind(limit).fetch_all(pool).await?);
         rows.into_iter().map(|(id, generation)| Ok((parse_id(&id)?, Generation::new(generation)))).collect()
+    }
+
+    /// Ready videos whose phase 2 (`ladder` job) has been queued or running since before
+    /// `cutoff` (counted from when it was last queued to run) and has neither finished nor
+    /// failed: the phase-2 hard-timeout candidates.
+    pub async fn overdue_ladders(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<(VideoId, Generation)>, DbError> {
+        let sql = "SELECT v.video_id, v.generation FROM video_assets v JOIN video_processing_jobs j \
+                   ON j.video_id = v.video_id AND j.generation = v.generation AND j.stage = 'ladder' \
+                   WHERE v.status = 'ready' AND v.ladder_completed_at IS NULL AND v.ladder_failed_reason IS NULL \
+                   AND j.status IN ('queued', 'running') AND j.run_after < $1 ORDER BY j.run_after LIMIT $2";
+        let rows: Vec<(String, i64)> =
+            with_pool!(self, pool => sqlx::query_as(sql).bind(cutoff).bind(limit).fetch_all(pool).await?);
+        rows.into_iter().map(|(id, generation)| Ok((parse_id(&id)?, Generation::new(generation)))).collect()
+    }
+
+    /// Stops phase 2 of a ready generation for good with `reason`: its ladder job is cancelled
+    /// (a worker running it loses its lease and kills its ffmpeg) and the reason recorded; the
+    /// video stays ready on its start rungs. `false` when phase 2 was no longer open.
+    pub async fn stop_ladder(
+        &self,
+        video_id: VideoId,
+        generation: Generation,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DbError> {
+        let record = "UPDATE video_assets SET ladder_failed_reason = $3, updated_at = $4 \
+                      WHERE video_id = $1 AND generation = $2 AND status = 'ready' \
+                      AND ladder_completed_at IS NULL AND ladder_failed_reason IS NULL";
+        let cancel = "UPDATE video_processing_jobs SET status = 'cancelled', error_message = $3, lease_owner = NULL, \
+                      lease_token = NULL, lease_expires_at = NULL, updated_at = $4 \
+                      WHERE video_id = $1 AND generation = $2 AND stage = 'ladder' AND status IN ('queued', 'running')";
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let recorded = sqlx::query(record)
+                .bind(video_id.to_string()).bind(generation.get()).bind(reason).bind(now)
+                .execute(&mut *tx).await?.rows_affected();
+            if recorded == 0 {
+                return Ok(false);
+            }
+            sqlx::query(cancel).bind(video_id.to_string()).bind(generation.get()).bind(reason).bind(now)
+                .execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(true)
+    }
+
+    /// Videos that failed for good (not retryable) before `cutoff` whose raw source is still
+    /// stored: `(video, source key)`.
+    pub async fn expired_sources(&self, cutoff: DateTime<Utc>, limit: i64) -> Result<Vec<(VideoId, String)>, DbError> {
+        let sql = "SELECT video_id, origin_object_key FROM video_assets WHERE status = 'failed' AND retryable = $3 \
+                   AND source_deleted_at IS NULL AND updated_at < $1 ORDER BY updated_at LIMIT $2";
+        let rows: Vec<(String, String)> =
+            with_pool!(self, pool => sqlx::query_as(sql).bind(cutoff).bind(limit).bind(false).fetch_all(pool).await?);
+        rows.into_iter().map(|(id, key)| Ok((parse_id(&id)?, key))).collect()
+    }
+
+    /// Records that a video's raw source was deleted.
+    pub async fn mark_source_deleted(&self, video_id: VideoId, now: DateTime<Utc>) -> Result<(), DbError> {
+        let sql = "UPDATE video_assets SET source_deleted_at = $2 WHERE video_id = $1";
+        with_pool!(self, pool => sqlx::query(sql).bind(video_id.to_string()).bind(now).execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Ready videos whose current generation was published before `cutoff` and that still store
+    /// the trees of generations it replaced: `(video, first generation kept, current)`.
+    pub async fn replaced_generations(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<(VideoId, Generation, Generation)>, DbError> {
+        let sql = "SELECT video_id, pruned_below, generation FROM video_assets WHERE status = 'ready' \
+                   AND generation > pruned_below AND published_at < $1 ORDER BY published_at LIMIT $2";
+        let rows: Vec<(String, i64, i64)> =
+            with_pool!(self, pool => sqlx::query_as(sql).bind(cutoff).bind(limit).fetch_all(pool).await?);
+        rows.into_iter()
+            .map(|(id, below, current)| Ok((parse_id(&id)?, Generation::new(below), Generation::new(current))))
+            .collect()
+    }
+
+    /// Records that the trees of every generation below `kept` were deleted.
+    pub async fn mark_pruned(&self, video_id: VideoId, kept: Generation) -> Result<(), DbError> {
+        let sql = "UPDATE video_assets SET pruned_below = $2 WHERE video_id = $1 AND pruned_below < $2";
+        with_pool!(self, pool => sqlx::query(sql).bind(video_id.to_string()).bind(kept.get()).execute(pool).await?.rows_affected());
+        Ok(())
     }
 
     /// Starts a new generation of a `ready` or `failed` video and enqueues its first job,

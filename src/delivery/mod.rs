@@ -22,7 +22,7 @@ use chrono::Utc;
 use crate::config::DeliveryConfig;
 use crate::db::{Db, DbError, PlaybackRow, RenditionRow, StoredDefaults};
 use crate::model::score::ScoreWeights;
-use crate::model::{AuthUser, Generation, PlaybackAccess, VideoId, VideoStatus};
+use crate::model::{AuthUser, FailureReason, Generation, PlaybackAccess, VideoId, VideoStatus};
 use crate::storage::Storage;
 use crate::storage::keys;
 use policy::Defaults;
@@ -267,7 +267,8 @@ impl Delivery {
                 video_id,
                 creator_id: row.creator_id.to_string(),
                 created_at: row.created_at,
-                failed_reason: row.failed_reason,
+                failed_reason: row.failed_reason.as_deref().map(FailureReason::classify),
+                failed_message: row.failed_reason.as_deref().map(|r| FailureReason::classify(r).message()),
                 retryable: row.retryable,
             }),
             VideoStatus::Processing => {

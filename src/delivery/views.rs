@@ -1,6 +1,6 @@
 //! What the playback and feed APIs answer about a video.
 
-use crate::model::VideoId;
+use crate::model::{FailureReason, VideoId};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -121,8 +121,10 @@ pub struct FailedView {
     pub creator_id: String,
     /// Upload completion.
     pub created_at: DateTime<Utc>,
-    /// Why.
-    pub failed_reason: Option<String>,
+    /// Why, from a fixed vocabulary. The raw cause is only in the admins' view (`last_error`).
+    pub failed_reason: Option<FailureReason>,
+    /// A short sentence explaining `failed_reason` to the creator.
+    pub failed_message: Option<&'static str>,
     /// Whether a reprocess may help.
     pub retryable: Option<bool>,
 }

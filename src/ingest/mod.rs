@@ -43,6 +43,9 @@ pub enum IngestError {
     /// The session no longer accepts this operation.
     #[error("the upload is {}", status.as_str())]
     NotOpen { status: UploadStatus },
+    /// A completion of this upload is in progress; it cannot be aborted meanwhile.
+    #[error("the upload is being completed")]
+    Completing,
     /// The part body had the wrong length.
     #[error("part {part_number} must be {expected} bytes, received {received}")]
     SizeMismatch { part_number: u32, expected: u64, received: u64 },
@@ -106,7 +109,13 @@ pub struct SweepReport {
     pub expired: usize,
     /// Sessions whose staged data was freed.
     pub cleared: usize,
+    /// Sessions the sweep failed on (retried at the next sweep).
+    pub failed: usize,
 }
+
+/// How long a completion holds its session against expiry and abort. A completion that crashed
+/// releases it when this lapses; one retried meanwhile takes it over.
+pub const COMPLETION_HOLD: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// The ingest service shared by the HTTP handlers and the sweeper.
 #[derive(Debug, Clone)]
@@ -301,7 +310,10 @@ impl Ingest {
     }
 
     /// Completes the upload: assembles the source, then commits the `processing` video and the
-    /// `video_upload_completed` event together. Calling it again returns the same video id.
+    /// `video_upload_completed` event together. Calling it again returns the same video id, and
+    /// a completion retried after a crash between assembly and commit finishes. While it runs
+    /// the session is held ([`COMPLETION_HOLD`]): the sweeper does not expire it and abort
+    /// refuses.
     pub async fn complete(&self, session: &UploadSession, now: DateTime<Utc>) -> Result<VideoId, IngestError> {
         if session.status == UploadStatus::Completed {
             return Ok(session.video_id);
@@ -313,7 +325,26 @@ impl Ingest {
         if !missing.is_empty() {
             return Err(IngestError::MissingParts(missing));
         }
-        let key = self.assemble(session, &parts).await?;
+        let hold = chrono::Duration::from_std(COMPLETION_HOLD).unwrap_or_default();
+        if !self.db.begin_completion(session.id, now + hold, now).await? {
+            return self.already_closed(session.id).await;
+        }
+        let completed = self.complete_held(session, &parts, now).await;
+        if completed.is_err() {
+            if let Err(err) = self.db.end_completion(session.id).await {
+                tracing::warn!(upload_id = %session.id, error = %err, "completion hold not released; it lapses");
+            }
+        }
+        completed
+    }
+
+    async fn complete_held(
+        &self,
+        session: &UploadSession,
+        parts: &[StoredPart],
+        now: DateTime<Utc>,
+    ) -> Result<VideoId, IngestError> {
+        let key = self.assemble(session, parts).await?;
         let video = NewVideo {
             id: session.video_id,
             creator_id: session.creator_id.clone(),
@@ -350,6 +381,12 @@ impl Ingest {
                 return Ok(key.clone());
             }
         }
+        let prefix = keys::source_prefix(&session.creator_id, session.video_id);
+        if let Some(key) = self.storage.find_source(&prefix).await? {
+            self.db.set_source_key(session.id, key.as_ref()).await?;
+            tracing::info!(upload_id = %session.id, key = %key, "source already assembled by an earlier attempt");
+            return Ok(key.to_string());
+        }
         let started = Instant::now();
         let naming = Naming {
             head_len: sniff::SNIFF_LEN,
@@ -364,6 +401,7 @@ impl Ingest {
             Assembly::ChecksumMismatch { actual, parts_discarded } => {
                 tracing::warn!(upload_id = %session.id, actual, parts_discarded, "whole-file checksum mismatch");
                 if parts_discarded {
+                    self.db.end_completion(session.id).await?;
                     self.db.close_upload(session.id, UploadStatus::Aborted, Utc::now()).await?;
                     self.clear_staging(session, Utc::now()).await;
                 }
@@ -401,6 +439,7 @@ impl Ingest {
         };
         match status {
             UploadStatus::Completed => Err(IngestError::NotOpen { status }),
+            open if open.accepts_parts() => Err(IngestError::Completing),
             _ => Ok(()),
         }
     }
@@ -416,20 +455,35 @@ impl Ingest {
         }
     }
 
-    /// Expires open sessions past their deadline and frees the staged data of closed ones.
+    /// Expires open sessions past their deadline (except those being completed) and frees the
+    /// staged data of closed ones. A session that fails is logged and retried next time; it
+    /// never stops the sweep of the others.
     pub async fn sweep(&self, now: DateTime<Utc>) -> Result<SweepReport, IngestError> {
         const BATCH: i64 = 100;
         let mut report = SweepReport::default();
         for session in self.db.expired_uploads(now, BATCH).await? {
-            if self.db.close_upload(session.id, UploadStatus::Expired, now).await? {
-                report.expired += 1;
-                tracing::info!(upload_id = %session.id, "upload session expired");
+            match self.db.close_upload(session.id, UploadStatus::Expired, now).await {
+                Ok(true) => {
+                    report.expired += 1;
+                    tracing::info!(upload_id = %session.id, "upload session expired");
+                }
+                Ok(false) => {}
+                Err(err) => tracing::warn!(upload_id = %session.id, error = %err, "expiring the session failed"),
             }
         }
         for session in self.db.uncleared_uploads(now, BATCH).await? {
-            self.storage.discard_staging(&session).await?;
-            self.db.mark_staging_cleared(session.id, now).await?;
-            report.cleared += 1;
+            let cleared = async {
+                self.storage.discard_staging(&session).await?;
+                self.db.mark_staging_cleared(session.id, now).await?;
+                Ok::<_, IngestError>(())
+            };
+            match cleared.await {
+                Ok(()) => report.cleared += 1,
+                Err(err) => {
+                    report.failed += 1;
+                    tracing::warn!(upload_id = %session.id, error = %err, "freeing staged data failed; retrying later");
+                }
+            }
         }
         Ok(report)
     }

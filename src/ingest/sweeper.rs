@@ -18,7 +18,12 @@ pub async fn run(ingest: Ingest, interval: Duration, shutdown: CancellationToken
         }
         match ingest.sweep(Utc::now()).await {
             Ok(report) if report != Default::default() => {
-                tracing::info!(expired = report.expired, cleared = report.cleared, "upload sweep");
+                tracing::info!(
+                    expired = report.expired,
+                    cleared = report.cleared,
+                    failed = report.failed,
+                    "upload sweep"
+                );
             }
             Ok(_) => {}
             Err(err) => tracing::warn!(error = %err, "upload sweep failed; retrying next tick"),

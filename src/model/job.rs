@@ -98,6 +98,10 @@ pub struct Job {
     pub max_attempts: u32,
     /// Queue priority (higher runs first).
     pub priority: i64,
+    /// The token of the claim that returned this job: every heartbeat, stage write and finish
+    /// names it, so nothing this claim does lands once another claim holds the job. Nil for a
+    /// job read rather than claimed.
+    pub lease: Uuid,
 }
 
 /// A job to enqueue.

@@ -7,6 +7,7 @@
 
 pub mod delivery;
 pub mod event;
+pub mod failure;
 pub mod ids;
 pub mod job;
 pub mod quota;
@@ -17,6 +18,7 @@ pub mod video;
 
 pub use delivery::{CacheTier, PlaybackAccess, VideoPolicy};
 pub use event::{EventType, OutboxEvent};
+pub use failure::FailureReason;
 pub use ids::{Generation, UploadId, VideoId};
 pub use job::{Job, JobStatus, NewJob, Stage};
 pub use quota::{Quota, QuotaExceeded};

@@ -13,28 +13,33 @@
 //! is unacceptable: the video fails at once, not retryable) or transient (retried with
 //! exponential backoff and jitter up to the stage's attempt limit, then failed as retryable).
 
+mod cleanup;
 pub mod deadline;
+mod lease;
 mod progressive;
 mod relay;
 mod source;
 mod stages;
 pub mod worker;
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Instant;
 
 use chrono::{DateTime, Utc};
+use futures::FutureExt;
 use serde_json::json;
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
+use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::backoff::Backoff;
 use crate::config::PipelineConfig;
 use crate::db::{Db, DbError, Failure};
 use crate::media::{MediaError, Tools};
-use crate::model::{EventType, Generation, Job, NewJob, OutboxEvent, Stage, VideoId, score};
+use crate::model::{EventType, FailureReason, Generation, Job, NewJob, OutboxEvent, Stage, VideoId, score};
 use crate::storage::{Storage, StorageError};
+
+pub use cleanup::RetentionReport;
 
 /// Errors of the pipeline's own bookkeeping (not of a stage's work).
 #[derive(Debug, thiserror::Error)]
@@ -47,9 +52,19 @@ pub enum PipelineError {
 /// How a stage ended badly.
 #[derive(Debug, thiserror::Error)]
 pub enum StageError {
-    /// The upload is unacceptable; retrying cannot help.
-    #[error("{0}")]
-    Rejected(String),
+    /// The upload is unacceptable; retrying cannot help, and neither can a reprocess.
+    #[error("{detail}")]
+    Rejected {
+        /// Why, in the creators' vocabulary.
+        reason: FailureReason,
+        /// The media engine's own words (admins only).
+        detail: String,
+    },
+    /// Running the same job again cannot help, though the upload is not at fault (invalid
+    /// packaged output, a permanent object-store error): the video fails at once, retryable by
+    /// a reprocess.
+    #[error("{0:#}")]
+    Permanent(#[source] anyhow::Error),
     /// Something around the work failed; a retry may succeed. Keeps the error and its causes.
     #[error("{0:#}")]
     Transient(#[source] anyhow::Error),
@@ -58,18 +73,44 @@ pub enum StageError {
     LeaseLost,
 }
 
+impl StageError {
+    /// Whether running the same job again may succeed (the one retry rule of the pipeline).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StageError::Transient(_))
+    }
+
+    /// A stage that panicked: this attempt failed, a retry may succeed.
+    fn panicked(panic: Box<dyn std::any::Any + Send>) -> Self {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_owned());
+        StageError::Transient(anyhow::anyhow!("the stage panicked: {message}"))
+    }
+}
+
+/// A job claimed by this worker, with the moment its lease was asked for (the lease runs from
+/// there on this worker's clock).
+type Claimed = (Job, Instant);
+
 impl From<MediaError> for StageError {
     fn from(err: MediaError) -> Self {
         match err {
-            MediaError::Rejected { reason } => StageError::Rejected(reason),
-            other => StageError::Transient(other.into()),
+            MediaError::Rejected { reason } => {
+                StageError::Rejected { reason: FailureReason::classify(&reason), detail: reason }
+            }
+            other if other.is_retryable() => StageError::Transient(other.into()),
+            other => StageError::Permanent(other.into()),
         }
     }
 }
 
 impl From<StorageError> for StageError {
     fn from(err: StorageError) -> Self {
-        StageError::Transient(anyhow::Error::new(err).context("object store"))
+        let retryable = err.is_retryable();
+        let err = anyhow::Error::new(err).context("object store");
+        if retryable { StageError::Transient(err) } else { StageError::Permanent(err) }
     }
 }
 
@@ -168,11 +209,12 @@ impl Pipeline {
     /// Claims and runs one job, then every stage of the same video it hands straight on to this
     /// worker. Empty when nothing is runnable.
     pub async fn run_next(&self) -> Result<Vec<JobReport>, PipelineError> {
-        let now = Utc::now();
-        let mut next = self.db.claim_job(&self.worker_id, self.lease_until(now), now).await?;
+        let (asked, now) = (Instant::now(), Utc::now());
+        let claimed = self.db.claim_job(&self.worker_id, self.lease_until(now), now).await?;
+        let mut next = claimed.map(|job| (job, asked));
         let mut reports = Vec::new();
-        while let Some(job) = next {
-            let (outcome, handed) = self.execute(&job).await?;
+        while let Some((job, asked)) = next {
+            let (outcome, handed) = self.execute(&job, asked).await?;
             reports.push(JobReport { job_id: job.id, video_id: job.video_id, stage: job.stage, outcome });
             next = handed;
         }
@@ -194,13 +236,13 @@ impl Pipeline {
     }
 
     #[tracing::instrument(skip_all, fields(job_id = %job.id, video_id = %job.video_id, stage = job.stage.as_str(), attempt = job.attempt))]
-    async fn execute(&self, job: &Job) -> Result<(JobOutcome, Option<Job>), PipelineError> {
+    async fn execute(&self, job: &Job, asked: Instant) -> Result<(JobOutcome, Option<Claimed>), PipelineError> {
         if job.attempt > job.max_attempts {
-            let reason = format!("{} gave up after {} attempts", job.stage.as_str(), job.max_attempts);
-            return Ok((self.fail_job(job, &reason, true).await?, None));
+            let detail = format!("{} gave up after {} attempts", job.stage.as_str(), job.max_attempts);
+            return Ok((self.fail_job(job, FailureReason::InternalError, &detail, true).await?, None));
         }
         let started = Instant::now();
-        let result = self.run_leased(job).await;
+        let result = self.run_leased(job, asked).await;
         let elapsed_ms = started.elapsed().as_millis() as f64;
         let mut handed = None;
         let outcome = match result {
@@ -209,7 +251,10 @@ impl Pipeline {
                 Ok(JobOutcome::Done)
             }
             Err(StageError::LeaseLost) => Ok(JobOutcome::Lost),
-            Err(StageError::Rejected(reason)) => self.fail_job(job, &reason, false).await,
+            Err(StageError::Rejected { reason, detail }) => self.fail_job(job, reason, &detail, false).await,
+            Err(StageError::Permanent(error)) => {
+                self.fail_job(job, FailureReason::InternalError, &format!("{error:#}"), true).await
+            }
             Err(StageError::Transient(error)) => self.retry_or_fail(job, &format!("{error:#}")).await,
         }?;
         let labels = [("stage", job.stage.as_str()), ("outcome", outcome_label(&outcome))];
@@ -219,92 +264,85 @@ impl Pipeline {
     }
 
     /// Runs the stage while a heartbeat renews the lease; losing the lease cancels the stage
-    /// (dropping it kills any ffmpeg it runs).
-    async fn run_leased(&self, job: &Job) -> Result<Option<Job>, StageError> {
-        let lost = CancellationToken::new();
-        let heartbeat = tokio::spawn(self.clone().heartbeat(job.id, lost.clone()));
-        let result = tokio::select! {
-            result = self.run_stage(job) => result,
-            () = lost.cancelled() => Err(StageError::LeaseLost),
-        };
-        heartbeat.abort();
-        result
-    }
-
-    async fn heartbeat(self, job_id: Uuid, lost: CancellationToken) {
-        let every = self.config.lease / 3;
-        loop {
-            tokio::time::sleep(every).await;
-            let now = Utc::now();
-            match self.db.renew_lease(job_id, &self.worker_id, self.lease_until(now), now).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    tracing::warn!(%job_id, "lease lost; cancelling the job");
-                    lost.cancel();
-                    return;
-                }
-                Err(err) => tracing::warn!(%job_id, error = %err, "lease renewal failed; retrying"),
-            }
+    /// (dropping it kills any ffmpeg it runs). A panic in the stage fails this attempt like a
+    /// transient error. The heartbeat stops with this future, however it ends.
+    async fn run_leased(&self, job: &Job, asked: Instant) -> Result<Option<Claimed>, StageError> {
+        let (lease, _heartbeat) = self.hold(job, asked);
+        let stage = AssertUnwindSafe(self.run_stage(job, &lease)).catch_unwind();
+        tokio::select! {
+            result = stage => result.unwrap_or_else(|panic| Err(StageError::panicked(panic))),
+            () = lease.lost() => Err(StageError::LeaseLost),
         }
     }
 
     async fn retry_or_fail(&self, job: &Job, error: &str) -> Result<JobOutcome, PipelineError> {
         if job.attempt >= job.max_attempts {
-            let reason = format!("{} failed after {} attempts: {error}", job.stage.as_str(), job.attempt);
-            return self.fail_job(job, &reason, true).await;
+            let detail = format!("{} failed after {} attempts: {error}", job.stage.as_str(), job.attempt);
+            return self.fail_job(job, FailureReason::InternalError, &detail, true).await;
         }
         let curve = Backoff { base: self.config.retry_backoff, max: self.config.retry_backoff_max };
         let delay = curve.delay(job.attempt);
         let now = Utc::now();
         let run_after = now + chrono::Duration::from_std(delay).unwrap_or_default();
         tracing::warn!(error, retry_in_ms = delay.as_millis() as u64, "transient failure; retrying");
-        if self.db.retry_job(job, &self.worker_id, run_after, error, now).await? {
+        if self.db.retry_job(job, run_after, error, now).await? {
             Ok(JobOutcome::Retrying)
         } else {
             Ok(JobOutcome::Lost)
         }
     }
 
-    async fn fail_job(&self, job: &Job, reason: &str, retryable: bool) -> Result<JobOutcome, PipelineError> {
+    async fn fail_job(
+        &self,
+        job: &Job,
+        reason: FailureReason,
+        detail: &str,
+        retryable: bool,
+    ) -> Result<JobOutcome, PipelineError> {
         if job.stage == Stage::Ladder {
-            return self.fail_ladder(job, reason).await;
+            return self.fail_ladder(job, reason, detail).await;
         }
-        self.fail(job.video_id, job.generation, reason, retryable, Utc::now()).await?;
-        Ok(JobOutcome::Failed)
+        let failure = Failure { reason, detail, retryable, by: Some(job) };
+        if self.fail(job.video_id, job.generation, failure, Utc::now()).await? {
+            return Ok(JobOutcome::Failed);
+        }
+        Ok(JobOutcome::Lost)
     }
 
     /// Phase 2 gave up: the video stays ready on its start rungs, the reason is recorded, and
     /// [`Pipeline::reprocess`] runs phase 2 again.
-    async fn fail_ladder(&self, job: &Job, reason: &str) -> Result<JobOutcome, PipelineError> {
+    async fn fail_ladder(&self, job: &Job, reason: FailureReason, detail: &str) -> Result<JobOutcome, PipelineError> {
         let now = Utc::now();
-        self.db.give_up_job(job, reason, now).await?;
-        self.db.fail_ladder(job.video_id, job.generation, reason, now).await?;
-        metrics::counter!("pipeline_failures_total", "reason" => failure_label(reason)).increment(1);
-        tracing::warn!(video_id = %job.video_id, generation = %job.generation, reason, "ladder failed; the video stays ready");
+        if !self.db.give_up_job(job, detail, now).await? {
+            return Ok(JobOutcome::Lost);
+        }
+        self.db.fail_ladder(job.video_id, job.generation, reason.as_str(), now).await?;
+        metrics::counter!("pipeline_failures_total", "reason" => reason.as_str()).increment(1);
+        tracing::warn!(video_id = %job.video_id, generation = %job.generation, reason = reason.as_str(), detail, "ladder failed; the video stays ready");
         Ok(JobOutcome::Failed)
     }
 
-    /// Fails a processing generation with `reason` and announces it; `false` if it was no
-    /// longer processing.
+    /// Fails a processing generation and announces it; `false` if it was no longer processing
+    /// (or the failing job's claim lost it).
     pub async fn fail(
         &self,
         video_id: VideoId,
         generation: Generation,
-        reason: &str,
-        retryable: bool,
+        failure: Failure<'_>,
         now: DateTime<Utc>,
     ) -> Result<bool, PipelineError> {
+        let Failure { reason, detail, retryable, .. } = failure;
         let event = OutboxEvent {
             id: Uuid::now_v7(),
             event_type: EventType::VideoFailed,
             aggregate_id: video_id.to_string(),
-            payload: json!({"video_id": video_id, "generation": generation, "failed_reason": reason, "retryable": retryable}),
+            payload: json!({"video_id": video_id, "generation": generation, "failed_reason": reason.as_str(), "retryable": retryable}),
             created_at: now,
         };
-        let failed = self.db.fail_video(video_id, generation, Failure { reason, retryable }, &event, now).await?;
+        let failed = self.db.fail_video(video_id, generation, failure, &event, now).await?;
         if failed {
-            metrics::counter!("pipeline_failures_total", "reason" => failure_label(reason)).increment(1);
-            tracing::warn!(%video_id, %generation, reason, retryable, "video failed");
+            metrics::counter!("pipeline_failures_total", "reason" => reason.as_str()).increment(1);
+            tracing::warn!(%video_id, %generation, reason = reason.as_str(), detail, retryable, "video failed");
         }
         Ok(failed)
     }
@@ -362,24 +400,5 @@ fn outcome_label(outcome: &JobOutcome) -> &'static str {
         JobOutcome::Retrying => "retrying",
         JobOutcome::Failed => "failed",
         JobOutcome::Lost => "lost",
-    }
-}
-
-/// A bounded label for the failure counter: the reason up to its first `:` or digit-bearing
-/// detail, so "duration 4h0m exceeds limit 10m" and "duration 11m exceeds limit 10m" share one.
-fn failure_label(reason: &str) -> String {
-    let head = reason.split(':').next().unwrap_or(reason);
-    head.split_whitespace().filter(|w| !w.chars().any(|c| c.is_ascii_digit())).collect::<Vec<_>>().join(" ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn failure_labels_drop_the_numbers() {
-        assert_eq!(failure_label("duration 4h0m exceeds limit 10m"), "duration exceeds limit");
-        assert_eq!(failure_label("unsupported container: hls"), "unsupported container");
-        assert_eq!(failure_label("processing_timeout"), "processing_timeout");
     }
 }

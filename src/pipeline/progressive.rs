@@ -15,9 +15,10 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use super::lease::Lease;
 use super::{Pipeline, StageError};
 use crate::media::{self, AudioRendition, AudioTrack, Rung, SegmentStat, Variant};
-use crate::model::{EventType, Generation, OutboxEvent, VideoId};
+use crate::model::{EventType, Job, OutboxEvent};
 use crate::storage::keys::{self, INIT_SEGMENT, MEDIA_PLAYLIST};
 
 /// One rendition as published so far.
@@ -30,8 +31,10 @@ pub(super) struct Track {
 
 /// What the publisher needs to know about the phase it publishes.
 pub(super) struct StartPlan {
-    pub(super) video_id: VideoId,
-    pub(super) generation: Generation,
+    /// The transcode job, as claimed.
+    pub(super) job: Job,
+    /// Its claim's lease: nothing is uploaded once it is lost.
+    pub(super) lease: Lease,
     /// Local output directory of ffmpeg.
     pub(super) out: PathBuf,
     /// Key prefix of this attempt's tree.
@@ -75,6 +78,7 @@ impl Pipeline {
                 .ok_or_else(|| StageError::Transient(anyhow::anyhow!("unexpected output {dir}")))?;
             let key = plan.root.child(dir.as_str()).child(name.as_str());
             let bytes = tokio::fs::read(&file).await?;
+            plan.lease.check()?;
             self.storage.upload_bytes(&key, bytes.clone().into()).await?;
             if name == INIT_SEGMENT {
                 track.init = bytes;
@@ -84,6 +88,7 @@ impl Pipeline {
                 .map_err(|e| StageError::Transient(anyhow::anyhow!("{dir}/{name}: {e}")))?;
             track.segments.push(SegmentStat { uri: name, duration, bytes: bytes.len() as u64 });
             let text = media::event_playlist(&track.segments, plan.target_duration, false);
+            self.confirm(&plan.job, &plan.lease).await?;
             self.storage.upload_bytes(&plan.root.child(dir.as_str()).child(MEDIA_PLAYLIST), text.into()).await?;
             if playable.is_some() && tracks.values().all(|t| !t.segments.is_empty()) {
                 self.announce_playable(&plan).await?;
@@ -95,16 +100,20 @@ impl Pipeline {
 
     async fn announce_playable(&self, plan: &StartPlan) -> Result<(), StageError> {
         let preview = plan.root.child(keys::PREVIEW_MASTER);
-        self.storage.upload_bytes(&preview, preview_master(plan).await?.into()).await?;
+        let master = preview_master(plan).await?;
+        plan.lease.check()?;
+        self.storage.upload_bytes(&preview, master.into()).await?;
         let now = Utc::now();
+        let (video_id, generation) = (plan.job.video_id, plan.job.generation);
         let event = OutboxEvent {
             id: Uuid::now_v7(),
             event_type: EventType::VideoPlayable,
-            aggregate_id: plan.video_id.to_string(),
-            payload: json!({"video_id": plan.video_id, "generation": plan.generation, "manifest_key": preview.as_ref()}),
+            aggregate_id: video_id.to_string(),
+            payload: json!({"video_id": video_id, "generation": generation, "manifest_key": preview.as_ref()}),
             created_at: now,
         };
-        if self.db.mark_playable(plan.video_id, plan.generation, preview.as_ref(), &event, now).await? {
+        let marked = self.db.mark_playable(&plan.job, preview.as_ref(), &event, now).await?;
+        if marked.ok_or(StageError::LeaseLost)? {
             let elapsed = (now - plan.since).num_milliseconds().max(0);
             metrics::histogram!("complete_to_playable_ms").record(elapsed as f64);
             tracing::info!(complete_to_playable_ms = elapsed, "video playable");
@@ -116,7 +125,7 @@ impl Pipeline {
     /// with `#EXT-X-ENDLIST`, so a player holding them ends cleanly instead of waiting for
     /// segments that will never come. Appending is all an `EVENT` playlist allows, so nothing
     /// it already listed changes.
-    pub(super) async fn close_abandoned(&self, preview_key: &str) -> Result<(), StageError> {
+    pub(super) async fn close_abandoned(&self, preview_key: &str, lease: &Lease) -> Result<(), StageError> {
         let master = match self.storage.read_bytes(&Key::from(preview_key)).await? {
             Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             None => return Ok(()),
@@ -129,6 +138,7 @@ impl Pipeline {
             let mut text = String::from_utf8_lossy(&bytes).into_owned();
             if !text.contains("#EXT-X-ENDLIST") {
                 text.push_str("#EXT-X-ENDLIST\n");
+                lease.check()?;
                 self.storage.upload_bytes(&key, text.into()).await?;
             }
         }

@@ -11,14 +11,17 @@ use chrono::Utc;
 use object_store::path::Path as Key;
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::task::AbortOnDropHandle;
 use uuid::Uuid;
 
+use super::lease::Lease;
 use super::progressive::{StartPlan, Track};
 use super::source::Prepared;
-use super::{Pipeline, StageError};
+use super::{Claimed, Pipeline, StageError};
 use crate::db::{NewRendition, ProbeFacts};
 use crate::media::{self, AudioTrack, LadderOutput, ProbedMedia, RenditionOutput, Variant};
-use crate::model::{EventType, Generation, Job, NewJob, OutboxEvent, Stage, VideoId};
+use crate::model::{EventType, Job, NewJob, OutboxEvent, Stage, VideoId};
 use crate::model::{Video, VideoStatus};
 use crate::storage::keys::{self, MEDIA_PLAYLIST};
 
@@ -38,7 +41,7 @@ struct StartLadder {
 
 impl Pipeline {
     /// Runs the job's stage. Returns the next stage when it was handed straight to this worker.
-    pub(super) async fn run_stage(&self, job: &Job) -> Result<Option<Job>, StageError> {
+    pub(super) async fn run_stage(&self, job: &Job, lease: &Lease) -> Result<Option<Claimed>, StageError> {
         let video = self.db.get_video(job.video_id).await?.ok_or(StageError::LeaseLost)?;
         let expected = if job.stage == Stage::Ladder { VideoStatus::Ready } else { VideoStatus::Processing };
         if video.generation != job.generation || video.status != expected {
@@ -46,23 +49,23 @@ impl Pipeline {
         }
         match job.stage {
             Stage::Probe => self.probe_stage(job, &video).await,
-            Stage::Transcode => self.start_stage(job, &video).await,
+            Stage::Transcode => self.start_stage(job, &video, lease).await,
             Stage::PublishReady => self.publish_stage(job, &video).await.map(|()| None),
-            Stage::Ladder => self.ladder_stage(job, &video).await.map(|()| None),
+            Stage::Ladder => self.ladder_stage(job, &video, lease).await.map(|()| None),
         }
     }
 
-    /// Finishes `job` and starts `next` on this worker at once.
-    async fn hand_off(&self, job: &Job, next: Stage) -> Result<Option<Job>, StageError> {
+    /// Finishes `job` and starts `next` on this worker at once, under a new claim.
+    async fn hand_off(&self, job: &Job, next: Stage) -> Result<Option<Claimed>, StageError> {
         let next = NewJob { stage: next, max_attempts: self.config.max_attempts, ..NewJob::from(job) };
-        let now = Utc::now();
+        let (asked, now) = (Instant::now(), Utc::now());
         match self.db.hand_off(job, &self.worker_id, &next, self.lease_until(now), now).await? {
-            Some(handed) => Ok(handed),
+            Some(handed) => Ok(handed.map(|job| (job, asked))),
             None => Err(StageError::LeaseLost),
         }
     }
 
-    async fn probe_stage(&self, job: &Job, video: &Video) -> Result<Option<Job>, StageError> {
+    async fn probe_stage(&self, job: &Job, video: &Video) -> Result<Option<Claimed>, StageError> {
         let prepared = self.prepared(video, job.generation).await?;
         let probed = &prepared.probed;
         let facts = ProbeFacts {
@@ -71,7 +74,9 @@ impl Pipeline {
             height: i64::from(probed.height),
             has_audio: probed.has_audio,
         };
-        self.db.record_probe(video.id, job.generation, &facts, Utc::now()).await?;
+        if !self.db.record_probe(job, &facts, Utc::now()).await? {
+            return Err(StageError::LeaseLost);
+        }
         tracing::info!(
             duration_ms = facts.duration_ms,
             width = facts.width,
@@ -84,7 +89,7 @@ impl Pipeline {
     }
 
     /// Phase 1: the start rungs and the audio, published segment by segment.
-    async fn start_stage(&self, job: &Job, video: &Video) -> Result<Option<Job>, StageError> {
+    async fn start_stage(&self, job: &Job, video: &Video, lease: &Lease) -> Result<Option<Claimed>, StageError> {
         let prepared = self.prepared(video, job.generation).await?;
         let cfg = &self.config.ladder;
         let ladder_plan = media::plan_phases(&prepared.probed, cfg);
@@ -97,12 +102,12 @@ impl Pipeline {
             phase.rungs.iter().map(|r| (r.name.clone(), AudioTrack::for_rung(r, cfg).name)).collect()
         };
         if job.attempt > 1 {
-            self.close_previous_attempt(video.id).await?;
+            self.close_previous_attempt(video.id, lease).await?;
         }
         let root = keys::start_root(video.id, job.generation, job.attempt);
         let plan = StartPlan {
-            video_id: video.id,
-            generation: job.generation,
+            job: job.clone(),
+            lease: lease.clone(),
             out: prepared.dir().join(format!("start-{}", job.attempt)),
             root: root.clone(),
             rungs: phase.rungs.clone(),
@@ -115,18 +120,18 @@ impl Pipeline {
         let out = plan.out.clone();
         let (finished, to_publish) = mpsc::channel(UPLOAD_QUEUE);
         let (playable, first_segment) = oneshot::channel();
-        let publisher = tokio::spawn(self.clone().publish_start(plan, to_publish, playable));
+        let publisher = AbortOnDropHandle::new(tokio::spawn(self.clone().publish_start(plan, to_publish, playable)));
         let timeout = self.transcode_timeout(&prepared.probed);
         let encode =
             media::transcode(&self.tools, &prepared.source, &prepared.probed, &phase, cfg, &out, timeout, finished);
-        let poster = self.poster_after_first_segment(video.id, job.generation, &prepared, &root, first_segment);
+        let poster = self.poster_after_first_segment(job, lease, &prepared, &root, first_segment);
         let (ladder, poster) = tokio::join!(encode, poster);
         let tracks = publisher.await.map_err(|e| StageError::Transient(anyhow::anyhow!("publisher task: {e}")))?;
         let (ladder, tracks, poster) = (ladder?, tracks?, poster?);
         if !poster {
-            self.write_poster(video.id, job.generation, &prepared, &root).await?;
+            self.write_poster(job, lease, &prepared, &root).await?;
         }
-        let ladder = self.finish_start(&root, &ladder, &tracks).await?;
+        let ladder = self.finish_start(lease, &root, &ladder, &tracks).await?;
         let start_ladder = StartLadder {
             root: root.to_string(),
             output: ladder,
@@ -134,9 +139,10 @@ impl Pipeline {
         };
         let renditions = renditions(&start_ladder.output, &root);
         let now = Utc::now();
-        self.db.record_renditions(video.id, job.generation, &renditions, now).await?;
         let stored = serde_json::to_string(&start_ladder).map_err(|e| StageError::Transient(e.into()))?;
-        self.db.record_start_ladder(video.id, job.generation, &stored).await?;
+        if !self.db.record_start(job, &stored, &renditions, now).await? {
+            return Err(StageError::LeaseLost);
+        }
         tracing::info!(renditions = renditions.len(), remaining = rest.len(), "start rungs packaged");
         self.sources.keep(prepared);
         self.hand_off(job, Stage::PublishReady).await
@@ -146,6 +152,7 @@ impl Pipeline {
     /// start rungs. Returns the phase's output with the durations as published.
     async fn finish_start(
         &self,
+        lease: &Lease,
         root: &Key,
         ladder: &LadderOutput,
         tracks: &std::collections::BTreeMap<String, Track>,
@@ -167,8 +174,10 @@ impl Pipeline {
         let audio = published.audio.iter().map(|a| (a.name.clone(), a.segments.clone()));
         for (name, segments) in names.chain(audio) {
             let text = media::event_playlist(&segments, published.target_duration, true);
+            lease.check()?;
             self.storage.upload_bytes(&root.child(name.as_str()).child(MEDIA_PLAYLIST), text.into()).await?;
         }
+        lease.check()?;
         self.storage
             .upload_bytes(&root.child(keys::MASTER_PLAYLIST), media::master_playlist(&published).into())
             .await?;
@@ -176,10 +185,10 @@ impl Pipeline {
     }
 
     /// A restarted phase 1 writes a new tree; the one a viewer may hold is closed, not changed.
-    async fn close_previous_attempt(&self, video_id: VideoId) -> Result<(), StageError> {
+    async fn close_previous_attempt(&self, video_id: VideoId, lease: &Lease) -> Result<(), StageError> {
         let row = self.db.playback_row(video_id).await?;
         if let Some(preview) = row.and_then(|r| r.preview_manifest_url) {
-            self.close_abandoned(&preview).await?;
+            self.close_abandoned(&preview, lease).await?;
         }
         Ok(())
     }
@@ -188,8 +197,8 @@ impl Pipeline {
     /// `false` when phase 1 never got that far.
     async fn poster_after_first_segment(
         &self,
-        video_id: VideoId,
-        generation: Generation,
+        job: &Job,
+        lease: &Lease,
         prepared: &Prepared,
         root: &Key,
         first_segment: oneshot::Receiver<()>,
@@ -197,22 +206,19 @@ impl Pipeline {
         if first_segment.await.is_err() {
             return Ok(false);
         }
-        self.write_poster(video_id, generation, prepared, root).await?;
+        self.write_poster(job, lease, prepared, root).await?;
         Ok(true)
     }
 
-    async fn write_poster(
-        &self,
-        video_id: VideoId,
-        generation: Generation,
-        prepared: &Prepared,
-        root: &Key,
-    ) -> Result<(), StageError> {
+    async fn write_poster(&self, job: &Job, lease: &Lease, prepared: &Prepared, root: &Key) -> Result<(), StageError> {
         let local = prepared.dir().join(format!("poster-{}.jpg", Uuid::now_v7().simple()));
         media::poster(&self.tools, &prepared.source, &prepared.probed, &local, self.config.probe_timeout).await?;
         let key = root.child("poster.jpg");
+        lease.check()?;
         self.storage.upload_file(&key, &local).await?;
-        self.db.set_thumbnail(video_id, generation, key.as_ref(), Utc::now()).await?;
+        if !self.db.set_thumbnail(job, key.as_ref(), Utc::now()).await? {
+            return Err(StageError::LeaseLost);
+        }
         Ok(())
     }
 
@@ -239,7 +245,7 @@ impl Pipeline {
         if ladder.is_none() {
             events.push(event(EventType::LadderCompleted, video.id, payload, now));
         }
-        if !self.db.publish_video(job, &self.worker_id, &manifest, &events, ladder.as_ref(), now).await? {
+        if !self.db.publish_video(job, &manifest, &events, ladder.as_ref(), now).await? {
             return Err(StageError::LeaseLost);
         }
         let since = video.processing_since.unwrap_or(video.created_at);
@@ -254,14 +260,15 @@ impl Pipeline {
 
     /// Phase 2: the remaining rungs, aligned with the start rungs, then the versioned master of
     /// the whole ladder.
-    async fn ladder_stage(&self, job: &Job, video: &Video) -> Result<(), StageError> {
+    async fn ladder_stage(&self, job: &Job, video: &Video, lease: &Lease) -> Result<(), StageError> {
         let start = self.start_of(video).await?;
         let prepared = self.prepared(video, job.generation).await?;
         let rest = media::plan_phases(&prepared.probed, &self.config.ladder).remaining_phase();
         let root = keys::ladder_root(video.id, job.generation, job.attempt);
         let out = prepared.dir().join(format!("ladder-{}", job.attempt));
         let (finished, to_upload) = mpsc::channel(UPLOAD_QUEUE);
-        let uploader = tokio::spawn(upload_as_finished(self.storage.clone(), out.clone(), root.clone(), to_upload));
+        let uploader = upload_as_finished(self.storage.clone(), lease.clone(), out.clone(), root.clone(), to_upload);
+        let uploader = AbortOnDropHandle::new(tokio::spawn(uploader));
         let timeout = self.transcode_timeout(&prepared.probed);
         let ladder = media::transcode(
             &self.tools,
@@ -280,13 +287,14 @@ impl Pipeline {
         let generation_root = keys::packaged_root(video.id, job.generation);
         let master = merged_master(&start, &ladder, &generation_root, &root);
         let master_key = keys::ladder_master(video.id, job.generation, job.attempt);
+        lease.check()?;
         self.storage.upload_bytes(&master_key, media::master_playlist(&master).into()).await?;
         let with_audio = LadderOutput { audio: start.output.audio.clone(), ..ladder.clone() };
         let renditions = renditions(&with_audio, &root);
         let now = Utc::now();
         let payload = json!({"video_id": video.id, "generation": job.generation, "manifest_key": master_key.as_ref()});
         let event = event(EventType::LadderCompleted, video.id, payload, now);
-        if !self.db.complete_ladder(job, &self.worker_id, master_key.as_ref(), &renditions, &event, now).await? {
+        if !self.db.complete_ladder(job, master_key.as_ref(), &renditions, &event, now).await? {
             return Err(StageError::LeaseLost);
         }
         let since = video.processing_since.unwrap_or(video.created_at);
@@ -335,7 +343,7 @@ fn published_segments(
 }
 
 /// Phase 2's rungs must cut where the start rungs cut: same count, boundaries within half a
-/// frame.
+/// frame. Output that does not is invalid, and encoding it again would not change it.
 fn check_aligned(start: &LadderOutput, rest: &LadderOutput, fps: f64) -> Result<(), StageError> {
     let tolerance = 0.5 / fps.max(1.0);
     let Some(reference) = start.renditions.first() else {
@@ -349,7 +357,7 @@ fn check_aligned(start: &LadderOutput, rest: &LadderOutput, fps: f64) -> Result<
                 .zip(&other.segments)
                 .all(|(a, b)| (a.duration - b.duration).abs() <= tolerance);
         if !aligned {
-            return Err(StageError::Transient(anyhow::anyhow!(
+            return Err(StageError::Permanent(anyhow::anyhow!(
                 "segments of {} are not aligned with {}",
                 other.name,
                 reference.name
@@ -386,6 +394,7 @@ fn merged_master(start: &StartLadder, rest: &LadderOutput, generation_root: &Key
 /// Uploads each file ffmpeg finishes, while it keeps encoding. Returns how many were uploaded.
 async fn upload_as_finished(
     storage: crate::storage::Storage,
+    lease: Lease,
     out: PathBuf,
     root: Key,
     mut finished: mpsc::Receiver<PathBuf>,
@@ -396,6 +405,7 @@ async fn upload_as_finished(
             StageError::Transient(anyhow::anyhow!("{} is outside the output directory", file.display()))
         })?;
         let key = relative.iter().fold(root.clone(), |key, part| key.child(part.to_string_lossy().as_ref()));
+        lease.check()?;
         storage.upload_file(&key, &file).await?;
         uploaded += 1;
     }

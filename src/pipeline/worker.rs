@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Pipeline;
 
-/// How often the deadline and queue-depth upkeep runs.
+/// How often the deadline, retention and queue-depth upkeep runs.
 const UPKEEP_EVERY: Duration = Duration::from_secs(10);
 
 /// Runs jobs until `shutdown`. A job in flight at shutdown gets the configured drain time to
@@ -92,6 +92,13 @@ async fn upkeep(pipeline: &Pipeline) {
         Ok(0) => {}
         Ok(n) => tracing::warn!(videos = n, "processing deadline passed; videos failed"),
         Err(err) => tracing::warn!(error = %err, "deadline check failed"),
+    }
+    match pipeline.expire_retained(Utc::now()).await {
+        Ok(report) if report != Default::default() => {
+            tracing::info!(sources = report.sources, generations = report.generations, "retention expired")
+        }
+        Ok(_) => {}
+        Err(err) => tracing::warn!(error = %err, "retention pass failed"),
     }
     if let Err(err) = pipeline.record_queue_depth().await {
         tracing::warn!(error = %err, "queue depth not recorded");

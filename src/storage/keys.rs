@@ -46,6 +46,17 @@ pub fn source(creator: &UserId, video_id: VideoId, ext: &str) -> Path {
     Path::from(format!("raw/{creator}/{video_id}/source.{ext}"))
 }
 
+/// The folder of a video's source: [`source`] is the only object in it.
+pub fn source_prefix(creator: &UserId, video_id: VideoId) -> Path {
+    Path::from(format!("raw/{creator}/{video_id}"))
+}
+
+/// Whether `name` (a path segment under generation 1's root) is a later generation's root
+/// (`g2`, `g3`, …).
+pub fn is_generation_dir(name: &str) -> bool {
+    name.strip_prefix('g').is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// Root of a generation's packaged tree. Generation 1 uses the seed's layout exactly; a
 /// reprocess publishes under `g{n}/`, so segment URLs (cached as immutable) never change meaning.
 pub fn packaged_root(video_id: VideoId, generation: Generation) -> Path {

@@ -50,9 +50,75 @@ pub enum StorageError {
     NoMultipart(UploadId),
 }
 
+/// What kind of failure a [`StorageError`] is, for callers that answer or retry it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageFault {
+    /// A dependency hiccup (network, 5xx, throttling): the same request may succeed later.
+    Transient,
+    /// The store is out of space (a full disk, or S3's own refusal to take more).
+    Full,
+    /// What the request needs is not there (an object, an S3 multipart upload that was aborted
+    /// or completed): repeating it cannot succeed.
+    Missing,
+    /// Refused for good: credentials, permissions, a malformed request, misconfiguration.
+    Refused,
+}
+
 impl StorageError {
+    /// Classifies the error: see [`StorageFault`].
+    pub fn fault(&self) -> StorageFault {
+        match self {
+            StorageError::Config(_) | StorageError::NoMultipart(_) | StorageError::Body(_) => StorageFault::Refused,
+            StorageError::Http(_) | StorageError::Protocol { .. } => StorageFault::Transient,
+            StorageError::S3 { status, body, .. } => match *status {
+                507 => StorageFault::Full,
+                404 => StorageFault::Missing,
+                408 | 429 => StorageFault::Transient,
+                400..=499 if body.contains("EntityTooLarge") || body.contains("QuotaExceeded") => StorageFault::Full,
+                400..=499 => StorageFault::Refused,
+                _ => StorageFault::Transient,
+            },
+            StorageError::Object(err) => object_fault(err),
+        }
+    }
+
+    /// Whether the same operation may succeed later (the one retry rule for storage).
+    pub fn is_retryable(&self) -> bool {
+        self.fault() == StorageFault::Transient
+    }
+
     fn protocol(op: &'static str, detail: impl std::fmt::Display) -> Self {
         StorageError::Protocol { op, detail: detail.to_string() }
+    }
+}
+
+/// Classifies an `object_store` error, looking through to the I/O error or S3 status under it.
+fn object_fault(err: &object_store::Error) -> StorageFault {
+    use object_store::Error as E;
+    match err {
+        E::NotFound { .. } => StorageFault::Missing,
+        E::AlreadyExists { .. } | E::Precondition { .. } | E::NotModified { .. } => StorageFault::Refused,
+        E::PermissionDenied { .. } | E::Unauthenticated { .. } | E::NotSupported { .. } | E::NotImplemented => {
+            StorageFault::Refused
+        }
+        E::InvalidPath { .. } | E::UnknownConfigurationKey { .. } => StorageFault::Refused,
+        other => {
+            let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(other);
+            while let Some(cause) = source {
+                if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+                    return match io.kind() {
+                        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => StorageFault::Full,
+                        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+                            StorageFault::Refused
+                        }
+                        std::io::ErrorKind::NotFound => StorageFault::Missing,
+                        _ => StorageFault::Transient,
+                    };
+                }
+                source = cause.source();
+            }
+            StorageFault::Transient
+        }
     }
 }
 
@@ -305,6 +371,47 @@ impl Storage {
     /// Deletes every object under `prefix`.
     pub async fn delete_prefix(&self, prefix: &Path) -> Result<(), StorageError> {
         let locations = self.objects.list(Some(prefix)).map_ok(|meta| meta.location).boxed();
+        self.objects.delete_stream(locations).try_collect::<Vec<_>>().await?;
+        Ok(())
+    }
+
+    /// The source object stored under `prefix` ([`keys::source_prefix`]), if one is.
+    pub async fn find_source(&self, prefix: &Path) -> Result<Option<Path>, StorageError> {
+        let mut listed = self.objects.list(Some(prefix));
+        while let Some(meta) = listed.try_next().await? {
+            if meta.location.filename().is_some_and(|name| name.starts_with("source.")) {
+                return Ok(Some(meta.location));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Deletes one object; one that is already gone is fine.
+    pub async fn delete(&self, key: &Path) -> Result<(), StorageError> {
+        match self.objects.delete(key).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Deletes every object under `prefix` except those under a direct child folder whose name
+    /// `keep` accepts.
+    pub async fn delete_tree_except(
+        &self,
+        prefix: &Path,
+        keep: impl Fn(&str) -> bool + Send + 'static,
+    ) -> Result<(), StorageError> {
+        let depth = prefix.parts().count();
+        let locations = self
+            .objects
+            .list(Some(prefix))
+            .try_filter(move |meta| {
+                let child = meta.location.parts().nth(depth);
+                let under_kept = child.is_some_and(|c| keep(c.as_ref())) && meta.location.parts().count() > depth + 1;
+                futures::future::ready(!under_kept)
+            })
+            .map_ok(|meta| meta.location)
+            .boxed();
         self.objects.delete_stream(locations).try_collect::<Vec<_>>().await?;
         Ok(())
     }

@@ -76,7 +76,8 @@ async fn status_payloads_follow_the_pipeline_and_visibility_rules(backend: Backe
     let (status, _, body) = app.get_json(&owner, &failed_path).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!((body["status"].as_str(), body["retryable"].as_bool()), (Some("failed"), Some(false)));
-    assert_eq!(body["failed_reason"], "not a media file");
+    assert_eq!(body["failed_reason"], "unsupported_container");
+    assert_eq!(body["failed_message"], "The file is not in a video format we accept.");
     assert_eq!(app.get_json(&viewer, &failed_path).await.0, StatusCode::NOT_FOUND);
     let (status, error) =
         error_code(app.http.get(app.url("/v1/videos/nope")).bearer_auth(&viewer).send().await.expect("request")).await;
