@@ -5,6 +5,7 @@ use axum::extract::FromRef;
 use crate::api::auth::Authenticator;
 use crate::db::Db;
 use crate::delivery::Delivery;
+use crate::events::Events;
 use crate::ingest::Ingest;
 use crate::pipeline::Pipeline;
 use crate::storage::Storage;
@@ -24,6 +25,8 @@ pub struct AppState {
     pub delivery: Delivery,
     /// Token verifier.
     pub auth: Authenticator,
+    /// Events out: webhooks and the NATS sink.
+    pub events: Events,
 }
 
 impl FromRef<AppState> for Authenticator {

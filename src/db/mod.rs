@@ -11,6 +11,7 @@ mod outbox;
 mod rows;
 mod uploads;
 mod videos;
+mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -20,9 +21,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{PgPool, SqlitePool};
 
 pub use delivery::{EngagementDelta, OpsVideoRow, PlaybackRow, StoredDefaults};
-pub use outbox::StoredEvent;
+pub use outbox::{Export, RawEvent, StoredEvent};
 pub use uploads::NewUploadSession;
 pub use videos::{Failure, NewRendition, NewVideo, ProbeFacts, RenditionRow};
+pub use webhooks::{AttemptResult, NewDelivery, WebhookDelivery, WebhookEndpoint};
 
 /// Runs `$body` with `$pool` bound to the concrete pool of either engine.
 macro_rules! with_pool {

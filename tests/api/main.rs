@@ -7,6 +7,7 @@ mod cli;
 mod contract;
 mod crash;
 mod direct;
+mod events;
 mod health;
 mod layers;
 mod media;
