@@ -41,7 +41,8 @@ pub async fn state(config: &Config, public_url: String) -> anyhow::Result<AppSta
         Delivery::new(db.clone(), storage.clone(), config.delivery.clone(), config.pipeline.score, &public_url);
     let ingest = Ingest::new(db.clone(), storage.clone(), config.uploads.clone(), public_url);
     let worker_id = worker_id();
-    let pipeline = Pipeline::new(db.clone(), storage.clone(), config.pipeline.clone(), config.media.clone(), worker_id.clone());
+    let pipeline =
+        Pipeline::new(db.clone(), storage.clone(), config.pipeline.clone(), config.media.clone(), worker_id.clone());
     let origin = delivery.url("");
     let events = Events::new(db.clone(), config.events.clone(), config.webhooks.clone(), &origin, &worker_id);
     Ok(AppState { db, storage, ingest, pipeline, delivery, auth, events })

@@ -500,7 +500,9 @@ impl Config {
             ));
         }
         if self.webhooks.lease <= self.webhooks.timeout || self.webhooks.max_attempts == 0 {
-            return Err(ConfigError::OutOfRange("webhooks.lease must exceed webhooks.timeout; max_attempts ≥ 1".into()));
+            return Err(ConfigError::OutOfRange(
+                "webhooks.lease must exceed webhooks.timeout; max_attempts ≥ 1".into(),
+            ));
         }
         Ok(())
     }

@@ -140,7 +140,15 @@ fn cors(allowed: &[String]) -> CorsLayer {
     let exposed = ["etag", "content-range", "content-length", "accept-ranges", "retry-after", "x-reel-cache-tier"];
     CorsLayer::new()
         .allow_origin(origins)
-        .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS])
+        .allow_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
         .allow_headers(Any)
         .expose_headers(exposed.map(HeaderName::from_static))
         .max_age(std::time::Duration::from_secs(86_400))

@@ -204,7 +204,11 @@ impl From<EndpointError> for ApiError {
 }
 
 /// Enforces the documented bounds of a create or update body.
-fn check_bounds(url: Option<&str>, events: Option<&[WebhookEventType]>, description: Option<&str>) -> Result<(), ApiError> {
+fn check_bounds(
+    url: Option<&str>,
+    events: Option<&[WebhookEventType]>,
+    description: Option<&str>,
+) -> Result<(), ApiError> {
     if url.is_some_and(|u| u.is_empty() || u.chars().count() > 2048) {
         return Err(ApiError::bad_request("invalid_url", "url must be 1 to 2048 characters"));
     }

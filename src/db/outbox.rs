@@ -6,8 +6,8 @@ use sqlx::FromRow;
 use uuid::Uuid;
 
 use super::jobs::bind_new_job;
-use super::webhooks::NewDelivery;
 use super::rows::parse_id;
+use super::webhooks::NewDelivery;
 use super::{Db, DbError, with_pool};
 use crate::model::{EventType, NewJob, OutboxEvent};
 
@@ -62,7 +62,13 @@ impl RawEvent {
         let event_type =
             EventType::parse(&self.event_type).ok_or_else(|| format!("unknown event type {:?}", self.event_type))?;
         let payload = serde_json::from_str(&self.payload).map_err(|e| format!("payload is not JSON: {e}"))?;
-        Ok(OutboxEvent { id, event_type, aggregate_id: self.aggregate_id.clone(), payload, created_at: self.created_at })
+        Ok(OutboxEvent {
+            id,
+            event_type,
+            aggregate_id: self.aggregate_id.clone(),
+            payload,
+            created_at: self.created_at,
+        })
     }
 }
 

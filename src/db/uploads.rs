@@ -225,7 +225,12 @@ impl Db {
 
     /// Closes an open session as `expired` and records `event`, together. Returns `false` (and
     /// records nothing) if it was not open.
-    pub async fn expire_upload(&self, upload_id: UploadId, event: &OutboxEvent, now: DateTime<Utc>) -> Result<bool, DbError> {
+    pub async fn expire_upload(
+        &self,
+        upload_id: UploadId,
+        event: &OutboxEvent,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DbError> {
         let sql = "UPDATE upload_sessions SET status = 'expired', updated_at = $2 \
                    WHERE id = $1 AND status IN ('created', 'uploading')";
         with_pool!(self, pool => {

@@ -74,7 +74,8 @@ impl TryFrom<EndpointRow> for WebhookEndpoint {
     fn try_from(row: EndpointRow) -> Result<Self, DbError> {
         Ok(WebhookEndpoint {
             id: parse_id(&row.id)?,
-            event_types: serde_json::from_str(&row.event_types).map_err(|_| corrupt("event types", &row.event_types))?,
+            event_types: serde_json::from_str(&row.event_types)
+                .map_err(|_| corrupt("event types", &row.event_types))?,
             url: row.url,
             description: row.description,
             secret: row.secret,
@@ -180,7 +181,9 @@ fn claim_sql(skip_locked: bool) -> String {
 impl Db {
     /// Registers an endpoint.
     pub async fn insert_endpoint(&self, e: &WebhookEndpoint) -> Result<(), DbError> {
-        let sql = format!("INSERT INTO webhook_endpoints ({ENDPOINT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)");
+        let sql = format!(
+            "INSERT INTO webhook_endpoints ({ENDPOINT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        );
         let types = serde_json::Value::from(e.event_types.clone()).to_string();
         with_pool!(self, pool => sqlx::query(&sql)
             .bind(e.id.to_string())
@@ -274,8 +277,14 @@ impl Db {
 
     /// Records a failure; disables the endpoint when it has been failing since before
     /// `disable_before`. Returns `true` when this call disabled it.
-    pub async fn endpoint_failed(&self, id: &str, now: DateTime<Utc>, disable_before: DateTime<Utc>) -> Result<bool, DbError> {
-        let start = "UPDATE webhook_endpoints SET failing_since = $2, updated_at = $2 WHERE id = $1 AND failing_since IS NULL";
+    pub async fn endpoint_failed(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        disable_before: DateTime<Utc>,
+    ) -> Result<bool, DbError> {
+        let start =
+            "UPDATE webhook_endpoints SET failing_since = $2, updated_at = $2 WHERE id = $1 AND failing_since IS NULL";
         let disable = "UPDATE webhook_endpoints SET disabled_at = $2, updated_at = $2 \
                        WHERE id = $1 AND disabled_at IS NULL AND failing_since < $3";
         let disabled = with_pool!(self, pool => {
@@ -296,10 +305,22 @@ impl Db {
     ) -> Result<Vec<WebhookDelivery>, DbError> {
         let rows = match self {
             Db::Sqlite(pool) => {
-                sqlx::query_as(&claim_sql(false)).bind(owner).bind(lease_until).bind(now).bind(limit).fetch_all(pool).await?
+                sqlx::query_as(&claim_sql(false))
+                    .bind(owner)
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?
             }
             Db::Postgres(pool) => {
-                sqlx::query_as(&claim_sql(true)).bind(owner).bind(lease_until).bind(now).bind(limit).fetch_all(pool).await?
+                sqlx::query_as(&claim_sql(true))
+                    .bind(owner)
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?
             }
         };
         Ok(rows)
@@ -366,7 +387,12 @@ impl Db {
 
     /// Schedules one more attempt of a finished (failed or delivered) delivery now. `false` if
     /// it is still pending or does not exist.
-    pub async fn retry_delivery(&self, endpoint_id: Uuid, delivery_id: Uuid, now: DateTime<Utc>) -> Result<bool, DbError> {
+    pub async fn retry_delivery(
+        &self,
+        endpoint_id: Uuid,
+        delivery_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DbError> {
         let sql = "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = $3, lease_owner = NULL, \
                    lease_expires_at = NULL, updated_at = $3 WHERE endpoint_id = $1 AND id = $2 AND status <> 'pending'";
         let done = with_pool!(self, pool => sqlx::query(sql)

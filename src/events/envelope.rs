@@ -79,7 +79,9 @@ async fn video_data(
         )
     };
     let data = match event_type {
-        EventType::VideoPlayable => json!({"video_id": video_id, "generation": generation, "playback_manifest_url": manifest}),
+        EventType::VideoPlayable => {
+            json!({"video_id": video_id, "generation": generation, "playback_manifest_url": manifest})
+        }
         EventType::VideoReady => json!({
             "video_id": video_id,
             "generation": generation,

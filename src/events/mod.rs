@@ -51,6 +51,7 @@ impl Events {
         let http = reqwest::Client::builder()
             .timeout(webhooks.timeout)
             .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(0)
             .user_agent(concat!("reel-webhooks/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();

@@ -22,7 +22,8 @@ const RETRY: Backoff = Backoff { base: Duration::from_millis(200), max: Duration
 /// Publishes until `shutdown`.
 pub(super) async fn run(events: Events, url: String, shutdown: CancellationToken) {
     let client = loop {
-        let options = async_nats::ConnectOptions::new().retry_on_initial_connect().connection_timeout(Duration::from_secs(5));
+        let options =
+            async_nats::ConnectOptions::new().retry_on_initial_connect().connection_timeout(Duration::from_secs(5));
         match options.connect(url.as_str()).await {
             Ok(client) => break client,
             Err(err) => {
@@ -91,7 +92,7 @@ impl Events {
             let public = crate::model::EventType::parse(stored_type).map_or(stored_type.as_str(), |t| t.public_name());
             let subject = format!("{}.{public}", self.config.nats_subject_prefix);
             let mut headers = async_nats::HeaderMap::new();
-            headers.insert("Nats-Msg-Id", id.as_str());
+            headers.insert(async_nats::header::NATS_MESSAGE_ID, id.as_str());
             let ack = context.publish_with_headers(subject, headers, envelope.clone().into()).await?.await?;
             self.db.mark_streamed(id, Utc::now()).await?;
             tracing::debug!(event_id = %id, duplicate = ack.duplicate, sequence = ack.sequence, "event streamed");

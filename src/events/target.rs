@@ -96,7 +96,15 @@ mod tests {
         assert_eq!(check("ftp://example.com/x", true).await, Err(TargetError::NotHttp));
         assert_eq!(check("not a url", true).await, Err(TargetError::NotHttp));
         assert_eq!(check("http://user:pw@example.com/", true).await, Err(TargetError::NotHttp));
-        for private in ["http://127.0.0.1:9/", "http://10.1.2.3/", "http://169.254.169.254/latest", "http://[::1]/", "http://[fd00::1]/", "http://[::ffff:192.168.0.1]/", "http://localhost/"] {
+        for private in [
+            "http://127.0.0.1:9/",
+            "http://10.1.2.3/",
+            "http://169.254.169.254/latest",
+            "http://[::1]/",
+            "http://[fd00::1]/",
+            "http://[::ffff:192.168.0.1]/",
+            "http://localhost/",
+        ] {
             assert!(matches!(check(private, false).await, Err(TargetError::Private(_))), "{private}");
         }
         assert!(check("http://127.0.0.1:9/hook", true).await.is_ok());

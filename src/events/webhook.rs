@@ -101,7 +101,8 @@ impl Events {
             }
             Err((status, error)) => {
                 if live {
-                    let disable_before = now - chrono::Duration::from_std(self.webhooks.disable_after).unwrap_or_default();
+                    let disable_before =
+                        now - chrono::Duration::from_std(self.webhooks.disable_after).unwrap_or_default();
                     if self.db.endpoint_failed(&delivery.endpoint_id, now, disable_before).await? {
                         tracing::warn!(endpoint_id = %delivery.endpoint_id, "webhook endpoint disabled after failing too long");
                     }
