@@ -29,6 +29,7 @@ on_both_backends!(
     failed_attempts_are_retried_then_failed_and_retried_by_hand,
     a_rotated_secret_signs_beside_the_new_one,
     endpoints_are_validated_and_managed,
+    an_endpoint_failing_too_long_is_disabled,
     the_relay_dead_letters_events_it_cannot_use,
     a_durable_consumer_gets_each_event_once,
     a_nats_outage_delays_events_and_loses_none,
@@ -411,6 +412,39 @@ async fn endpoints_are_validated_and_managed(backend: Backend) {
     assert_eq!(delete.status(), StatusCode::NO_CONTENT);
     let (status, _, _) = app.get_json(&admin(), &format!("/v1/ops/webhooks/{id}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+async fn an_endpoint_failing_too_long_is_disabled(backend: Backend) {
+    let app = spawn_app_with(backend, |config| {
+        fast(config);
+        config.webhooks.disable_after = Duration::from_millis(50);
+        config.webhooks.max_attempts = 20;
+        config.webhooks.backoff = Duration::from_millis(60);
+    })
+    .await;
+    let down = Receiver::start().await;
+    down.set(|s| s.always = Some(500));
+    let hook = app.add_webhook(&down.url, json!([])).await;
+    let id = hook["id"].as_str().expect("id");
+    app.completed_upload("ivo").await;
+    let failed = app.wait_deliveries(id, "?status=failed", "given up with the endpoint", |rows| rows.len() == 1).await;
+    assert_eq!(failed[0]["last_error"], "the endpoint is disabled");
+    let (_, _, shown) = app.get_json(&admin(), &format!("/v1/ops/webhooks/{id}")).await;
+    assert_eq!(shown["status"], "disabled", "{shown}");
+    assert!(shown["disabled_at"].is_string() && shown["failing_since"].is_string());
+    let attempts = down.got().len();
+    assert!((2..20).contains(&attempts), "attempts stop once the endpoint is disabled: {attempts}");
+
+    let response = app
+        .http
+        .patch(app.url(&format!("/v1/ops/webhooks/{id}")))
+        .bearer_auth(admin())
+        .json(&json!({"enabled": true}))
+        .send()
+        .await
+        .expect("request");
+    let enabled: Value = response.json().await.expect("json");
+    assert_eq!((&enabled["status"], &enabled["failing_since"]), (&json!("enabled"), &Value::Null));
 }
 
 async fn the_relay_dead_letters_events_it_cannot_use(backend: Backend) {
