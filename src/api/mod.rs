@@ -87,6 +87,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(origin::top))
         .routes(routes!(origin::nested))
         .routes(routes!(origin::generation))
+        .routes(routes!(origin::attempt))
 }
 
 /// The web app (`server.web_dir`) for every path no route matched; API-looking paths keep the

@@ -1,8 +1,9 @@
 //! The origin (`/origin/packaged/...`): packaged HLS for players and CDNs. No auth: what is
 //! served is what a CDN would cache; unpublished videos are marked `no-store`.
 //!
-//! The packaged tree has three path shapes, one route each, so every path parameter has a
-//! schema. All three serve `GET` and `HEAD` through the same code.
+//! The packaged tree (`storage::keys`) has four path shapes, one route each, so every path
+//! parameter has a schema. All four serve `GET` and `HEAD` through the same code, which parses
+//! the whole path with `keys::parse_packaged`.
 
 use std::collections::BTreeMap;
 
@@ -80,7 +81,7 @@ impl IntoResponses for ObjectAnswers {
     tag = "origin",
     params(
         ("video_id" = Uuid, Path, description = "video id"),
-        ("file" = String, Path, pattern = r"^(master\.m3u8|master~[0-9]+p\.m3u8|poster\.jpg)$", description = "the master (`master.m3u8`), a capped master (`master~540p.m3u8`) or the poster"),
+        ("file" = String, Path, pattern = r"^(master(\.v2(-a[0-9]+)?)?(~[0-9]+p)?\.m3u8|preview\.m3u8|poster\.jpg)$", description = "a master (`master.m3u8`, the ladder's `master.v2.m3u8`), a capped master (`master~540p.m3u8`), the preview master or the poster"),
     ),
     responses(ObjectAnswers, NotFound, Unavailable)
 )]
@@ -89,7 +90,7 @@ pub async fn top(state: State<AppState>, uri: Uri, headers: HeaderMap) -> Result
 }
 
 /// `GET|HEAD /origin/packaged/{video_id}/hls/{dir}/{file}`: a rendition's file (generation 1),
-/// or a top-level file of generation `g{n}`.
+/// or a top-level file of generation `g{n}` or of a restarted phase 1 `e{n}`.
 #[utoipa::path(
     get,
     path = "/origin/packaged/{video_id}/hls/{dir}/{file}",
@@ -97,8 +98,8 @@ pub async fn top(state: State<AppState>, uri: Uri, headers: HeaderMap) -> Result
     tag = "origin",
     params(
         ("video_id" = Uuid, Path, description = "video id"),
-        ("dir" = String, Path, pattern = r"^[A-Za-z0-9_-]{1,64}$", description = "a rendition (e.g. `540p`, `audio`), or a later generation `g{n}`"),
-        ("file" = String, Path, pattern = r"^(index\.m3u8|init\.mp4|seg-[0-9]{5,}\.m4s|master\.m3u8|master~[0-9]+p\.m3u8|poster\.jpg)$", description = "in a rendition: its playlist, init segment or a media segment; in `g{n}`: a master or the poster"),
+        ("dir" = String, Path, pattern = r"^[A-Za-z0-9_-]{1,64}$", description = "a rendition (e.g. `540p`, `audio`), a later generation `g{n}` or a restarted phase 1 `e{n}`"),
+        ("file" = String, Path, pattern = r"^(index\.m3u8|init\.mp4|seg-[0-9]{5,}\.m4s|master(\.v2(-a[0-9]+)?)?(~[0-9]+p)?\.m3u8|preview\.m3u8|poster\.jpg)$", description = "in a rendition: its playlist, init segment or a media segment; in `g{n}` or `e{n}`: a master or the poster"),
     ),
     responses(ObjectAnswers, NotFound, Unavailable)
 )]
@@ -106,22 +107,43 @@ pub async fn nested(state: State<AppState>, uri: Uri, headers: HeaderMap) -> Res
     serve(state, uri, headers).await
 }
 
-/// `GET|HEAD /origin/packaged/{video_id}/hls/{generation}/{rendition}/{file}`: a rendition's
-/// file in generation `g{n}` (n ≥ 2, after a reprocess).
+/// `GET|HEAD /origin/packaged/{video_id}/hls/{outer}/{inner}/{file}`: a rendition's file in a
+/// generation `g{n}` or a restarted phase `e{n}`/`l{n}`, or a master of a restarted phase 1 of a
+/// later generation (`g{n}/e{m}/master.m3u8`).
 #[utoipa::path(
     get,
-    path = "/origin/packaged/{video_id}/hls/{generation}/{rendition}/{file}",
+    path = "/origin/packaged/{video_id}/hls/{outer}/{inner}/{file}",
     operation_id = "origin_generation",
     tag = "origin",
     params(
         ("video_id" = Uuid, Path, description = "video id"),
+        ("outer" = String, Path, pattern = r"^[gel][0-9]+$", description = "a generation `g{n}` (n ≥ 2) or a restarted phase `e{n}`/`l{n}` (n ≥ 2)"),
+        ("inner" = String, Path, pattern = r"^[A-Za-z0-9_-]{1,64}$", description = "a rendition (e.g. `540p`, `audio`), or `e{n}`/`l{n}` inside a generation"),
+        ("file" = String, Path, pattern = r"^(index\.m3u8|init\.mp4|seg-[0-9]{5,}\.m4s|master(\.v2(-a[0-9]+)?)?(~[0-9]+p)?\.m3u8|preview\.m3u8|poster\.jpg)$", description = "a rendition's playlist, init segment or media segment, or a master"),
+    ),
+    responses(ObjectAnswers, NotFound, Unavailable)
+)]
+pub async fn generation(state: State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Response<Body>, ApiError> {
+    serve(state, uri, headers).await
+}
+
+/// `GET|HEAD /origin/packaged/{video_id}/hls/{generation}/{attempt}/{rendition}/{file}`: a
+/// rendition's file written by a restarted phase (`e{n}`, `l{n}`) of a later generation.
+#[utoipa::path(
+    get,
+    path = "/origin/packaged/{video_id}/hls/{generation}/{attempt}/{rendition}/{file}",
+    operation_id = "origin_attempt",
+    tag = "origin",
+    params(
+        ("video_id" = Uuid, Path, description = "video id"),
         ("generation" = String, Path, pattern = r"^g[0-9]+$", description = "generation directory, `g2` and up"),
+        ("attempt" = String, Path, pattern = r"^[el][0-9]+$", description = "a restarted phase 1 `e{n}` or phase 2 `l{n}` (n ≥ 2)"),
         ("rendition" = String, Path, pattern = r"^[A-Za-z0-9_-]{1,64}$", description = "a rendition (e.g. `540p`, `audio`)"),
         ("file" = String, Path, pattern = r"^(index\.m3u8|init\.mp4|seg-[0-9]{5,}\.m4s)$", description = "the rendition's playlist, init segment or a media segment"),
     ),
     responses(ObjectAnswers, NotFound, Unavailable)
 )]
-pub async fn generation(state: State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Response<Body>, ApiError> {
+pub async fn attempt(state: State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Response<Body>, ApiError> {
     serve(state, uri, headers).await
 }
 
