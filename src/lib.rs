@@ -17,6 +17,7 @@
 //! | [`ingest`] | upload sessions, parts, completion, expiry |
 //! | [`pipeline`] | outbox relay, job queue, probe → transcode → publish_ready |
 //! | [`delivery`] | playback and feed views, delivery policy, origin with hot tier, beacon |
+//! | [`events`] | events out: envelopes, signed webhooks with retries, the NATS JetStream sink |
 //! | [`api`] | route table, one handler module per resource, auth, the error → HTTP mapping |
 //! | [`app`] | wiring: state, listener, background tasks, shutdown |
 //! | [`client`] | upload client: resumable parallel parts, retries, polling until ready |
@@ -33,6 +34,7 @@ pub mod client;
 pub mod config;
 pub mod db;
 pub mod delivery;
+pub mod events;
 pub mod ingest;
 pub mod media;
 pub mod model;

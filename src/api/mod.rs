@@ -18,6 +18,7 @@ pub mod serve;
 pub mod state;
 mod uploads;
 mod videos;
+mod webhooks;
 
 use std::future::Future;
 use std::path::Path;
@@ -81,6 +82,11 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(ops::set_creator))
         .routes(routes!(ops::video_policy, ops::set_video_policy))
         .routes(routes!(ops::delivery_defaults, ops::set_delivery_defaults))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::show, webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::retry))
         .routes(routes!(origin::top))
         .routes(routes!(origin::nested))
         .routes(routes!(origin::generation))
@@ -142,7 +148,15 @@ fn cors(allowed: &[String]) -> CorsLayer {
     let exposed = ["etag", "content-range", "content-length", "accept-ranges", "retry-after", "x-reel-cache-tier"];
     CorsLayer::new()
         .allow_origin(origins)
-        .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS])
+        .allow_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
         .allow_headers(Any)
         .expose_headers(exposed.map(HeaderName::from_static))
         .max_age(std::time::Duration::from_secs(86_400))

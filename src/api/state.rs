@@ -5,6 +5,7 @@ use axum::extract::FromRef;
 use crate::api::auth::Authenticator;
 use crate::db::Db;
 use crate::delivery::Delivery;
+use crate::events::Events;
 use crate::ingest::Ingest;
 use crate::pipeline::Pipeline;
 use crate::storage::Storage;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub auth: Authenticator,
     /// The last `/readyz` answer.
     pub readiness: crate::api::health::ReadinessCache,
+    /// Events out: webhooks and the NATS sink.
+    pub events: Events,
 }
 
 impl FromRef<AppState> for Authenticator {

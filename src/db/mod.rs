@@ -14,6 +14,7 @@ mod quotas;
 mod rows;
 mod uploads;
 mod videos;
+mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -25,9 +26,10 @@ use sqlx::{PgPool, SqlitePool};
 pub use beacon::ViewReport;
 pub use delivery::{EngagementDelta, OpsVideoRow, PlaybackRow, StoredDefaults};
 pub use keys::PlaybackKeyRow;
-pub use outbox::StoredEvent;
+pub use outbox::{Export, RawEvent, StoredEvent};
 pub use uploads::NewUploadSession;
 pub use videos::{Failure, NewRendition, NewVideo, ProbeFacts, RenditionRow};
+pub use webhooks::{AttemptResult, NewDelivery, WebhookDelivery, WebhookEndpoint};
 
 /// Runs `$body` with `$pool` bound to the concrete pool of either engine.
 macro_rules! with_pool {

@@ -286,6 +286,29 @@ impl Db {
         Ok(done == 1)
     }
 
+    /// Closes an open session as `expired` and records `event`, together. Returns `false` (and
+    /// records nothing) if it was not open, or is being completed.
+    pub async fn expire_upload(
+        &self,
+        upload_id: UploadId,
+        event: &OutboxEvent,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DbError> {
+        let sql = "UPDATE upload_sessions SET status = 'expired', updated_at = $2 \
+                   WHERE id = $1 AND status IN ('created', 'uploading') \
+                   AND (completing_until IS NULL OR completing_until < $2)";
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let closed = sqlx::query(sql).bind(upload_id.to_string()).bind(now).execute(&mut *tx).await?;
+            if closed.rows_affected() == 0 {
+                return Ok(false);
+            }
+            super::outbox::bind_event!(event).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(true)
+    }
+
     /// Open sessions whose `expires_at` has passed, except those being completed.
     pub async fn expired_uploads(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<UploadSession>, DbError> {
         let sql = format!(

@@ -83,6 +83,11 @@ impl Delivery {
         &self.config
     }
 
+    /// The origin's public base URL: the bare (unsigned) base of every playback URL.
+    pub fn origin_url(&self) -> &str {
+        &self.base_url
+    }
+
     /// The global defaults in force: an admin's stored ones, else the configuration.
     pub async fn defaults(&self) -> Result<Defaults, DbError> {
         let clamp = |v: i64| u32::try_from(v).unwrap_or(0);

@@ -462,7 +462,14 @@ impl Ingest {
         const BATCH: i64 = 100;
         let mut report = SweepReport::default();
         for session in self.db.expired_uploads(now, BATCH).await? {
-            match self.db.close_upload(session.id, UploadStatus::Expired, now).await {
+            let event = OutboxEvent {
+                id: Uuid::now_v7(),
+                event_type: EventType::UploadExpired,
+                aggregate_id: session.id.to_string(),
+                payload: json!({"upload_id": session.id, "creator_id": session.creator_id}),
+                created_at: now,
+            };
+            match self.db.expire_upload(session.id, &event, now).await {
                 Ok(true) => {
                     report.expired += 1;
                     tracing::info!(upload_id = %session.id, "upload session expired");

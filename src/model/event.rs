@@ -19,17 +19,20 @@ pub enum EventType {
     VideoPlayable,
     /// A ready video's full ladder is published under a new master URL.
     LadderCompleted,
+    /// The sweeper expired an upload session that was never completed.
+    UploadExpired,
 }
 
 impl EventType {
     /// Every event type.
-    pub const ALL: [EventType; 6] = [
+    pub const ALL: [EventType; 7] = [
         EventType::UploadCompleted,
         EventType::VideoReady,
         EventType::VideoFailed,
         EventType::ReprocessRequested,
         EventType::VideoPlayable,
         EventType::LadderCompleted,
+        EventType::UploadExpired,
     ];
 
     /// The stored spelling.
@@ -41,7 +44,26 @@ impl EventType {
             EventType::ReprocessRequested => "video_reprocess_requested",
             EventType::VideoPlayable => "video_playable",
             EventType::LadderCompleted => "video_ladder_completed",
+            EventType::UploadExpired => "upload_expired",
         }
+    }
+
+    /// The public name in event envelopes, webhook filters and NATS subjects.
+    pub fn public_name(self) -> &'static str {
+        match self {
+            EventType::UploadCompleted => "upload.completed",
+            EventType::VideoReady => "video.ready",
+            EventType::VideoFailed => "video.failed",
+            EventType::ReprocessRequested => "video.reprocess_requested",
+            EventType::VideoPlayable => "video.playable",
+            EventType::LadderCompleted => "video.ladder_completed",
+            EventType::UploadExpired => "upload.expired",
+        }
+    }
+
+    /// Parses the public name.
+    pub fn parse_public(s: &str) -> Option<Self> {
+        EventType::ALL.into_iter().find(|t| t.public_name() == s)
     }
 
     /// Parses the stored spelling.

@@ -196,6 +196,8 @@ async fn the_document_states_the_contract() {
         ("/v1/videos/uploads/{id}/parts", "post"),
         ("/v1/playback/events", "post"),
         ("/v1/ops/delivery-policy", "put"),
+        ("/v1/ops/webhooks", "post"),
+        ("/v1/ops/webhooks/{id}", "patch"),
     ] {
         assert!(has_json_errors(path, method), "{method} {path} documents 400, 413 and 415");
     }

@@ -10,7 +10,7 @@ const FLOORS: &[&[&str]] = &[
     &["media"],
     &["config"],
     &["storage", "db", "telemetry"],
-    &["ingest", "pipeline", "delivery"],
+    &["ingest", "pipeline", "delivery", "events"],
     &["api"],
     &["app", "client"],
     &["cli"],

@@ -8,6 +8,7 @@ mod cli;
 mod contract;
 mod crash;
 mod direct;
+mod events;
 mod faults;
 mod health;
 mod layers;
