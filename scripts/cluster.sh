@@ -6,6 +6,7 @@
 #   ./scripts/cluster.sh start     # builds reel (release), starts everything, prints the URLs
 #   ./scripts/cluster.sh stop      # stops everything it started and removes its state
 #   ./scripts/cluster.sh env       # prints the cluster's variables (URL, token, pids, ports)
+#   ./scripts/cluster.sh respawn serve-1   # starts a stopped reel process again (serve-N, worker-N)
 #
 # Environment (defaults in brackets):
 #   CLUSTER_DIR [/tmp/reel-cluster]  state: data dirs, logs, pids, rendered nginx.conf
@@ -26,12 +27,20 @@ state=$dir/cluster.env
 # Records NAME=VALUE in the state file, a shell fragment that `stop` and the cluster test source.
 record() { printf '%s=%q\n' "$1" "$2" >>"$state"; }
 
-# Starts one reel process in the background, detached from this shell: start_reel NAME ARGS…
+# Starts `env ARGS…` in the background, detached from this shell: launch NAME ARGS…
+launch() {
+  local name=$1
+  shift
+  setsid env "$@" >>"$dir/$name.log" 2>&1 </dev/null &
+  record "PID_${name//-/_}" $!
+}
+
+# Launches a reel process and records its command for `respawn`: start_reel NAME [VAR=VALUE…] REEL ARGS…
 start_reel() {
   local name=$1
   shift
-  setsid "$reel" "$@" >>"$dir/$name.log" 2>&1 </dev/null &
-  record "PID_${name//-/_}" $!
+  printf 'CMD_%s=(%s)\n' "${name//-/_}" "$(printf '%q ' "$@")" >>"$state"
+  launch "$name" "$@"
 }
 
 start() {
@@ -79,14 +88,15 @@ start() {
     REEL_AUTH__JWT_SECRET_FILE=$dir/jwt-secret REEL_SERVER__PUBLIC_URL=$url \
     REEL_SERVER__WEB_DIR=${REEL_SERVER__WEB_DIR:-$PWD/web/dist}
   head -c 32 /dev/urandom | base64 >"$dir/jwt-secret"
+  export -p | grep '^declare -x REEL_' >"$dir/reel.env"
 
   say "reel: migrate, 2 × serve --no-workers, 2 × worker"
   "$reel" migrate >>"$dir/migrate.log" 2>&1 || { cat "$dir/migrate.log" >&2; die "reel migrate failed"; }
   local n
   for n in 1 2; do
     local port_var="serve_$n"
-    REEL_SERVER__BIND=127.0.0.1:${!port_var} start_reel "serve-$n" serve --no-workers
-    REEL_PIPELINE__WORK_DIR=$dir/work-$n start_reel "worker-$n" worker
+    start_reel "serve-$n" "REEL_SERVER__BIND=127.0.0.1:${!port_var}" "$reel" serve --no-workers
+    start_reel "worker-$n" "REEL_PIPELINE__WORK_DIR=$dir/work-$n" "$reel" worker
   done
   wait_for_port "$serve_1" "reel serve 1"
   wait_for_port "$serve_2" "reel serve 2"
@@ -133,9 +143,23 @@ stop() {
   echo "stopped"
 }
 
+# Starts a recorded reel process again (after it was stopped or killed).
+respawn() {
+  [ -e "$state" ] || die "no cluster in $dir"
+  # shellcheck disable=SC1090,SC1091
+  . "$dir/reel.env"
+  # shellcheck disable=SC1090
+  . "$state"
+  local cmd="CMD_${1//-/_}[@]"
+  local args=("${!cmd}")
+  [ ${#args[@]} -gt 0 ] || die "no process named $1 (serve-1, serve-2, worker-1, worker-2)"
+  launch "$1" "${args[@]}"
+}
+
 case ${1:-} in
   start) start ;;
   stop) stop ;;
   env) cat "$state" ;;
-  *) die "usage: $0 start|stop|env" ;;
+  respawn) respawn "${2:-}" ;;
+  *) die "usage: $0 start|stop|env|respawn NAME" ;;
 esac

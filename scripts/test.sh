@@ -5,7 +5,8 @@
 #   - ffmpeg/ffprobe (apt-get when missing and running as root),
 #   - a throwaway PostgreSQL cluster on a free port (or REEL_TEST_DATABASE_URL when set),
 #   - an S3-compatible server (s3s-fs, installed with cargo when missing) on a free port,
-#   - python3-venv for the pinned API contract tools (scripts/contract/).
+#   - python3-venv for the pinned API contract tools (scripts/contract/),
+#   - nginx, psql and jq for the multi-process cluster test (scripts/cluster-test.sh).
 # A backend that cannot be provisioned fails the run; nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,6 +55,12 @@ cargo test --locked --lib --bins --tests "$@"
 say "API contract (OpenAPI 3.1 document, schemathesis: creator, admin, no token)"
 cargo build --locked --bin reel
 scripts/contract/run.sh "$work" "${CARGO_TARGET_DIR:-target}/debug/reel"
+
+say "multi-process cluster (PostgreSQL, s3s-fs, 2 serve, 2 workers, nginx tier; processes killed under load)"
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt_install nginx
+command -v psql >/dev/null || apt_install postgresql-client
+command -v jq >/dev/null || apt_install jq
+scripts/cluster-test.sh "$work" "${CARGO_TARGET_DIR:-target}/debug/reel"
 
 say "web app build"
 build_web
