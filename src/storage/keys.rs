@@ -46,6 +46,11 @@ pub fn source(creator: &UserId, video_id: VideoId, ext: &str) -> Path {
     Path::from(format!("raw/{creator}/{video_id}/source.{ext}"))
 }
 
+/// The directory holding a video's source (whatever its extension).
+pub fn source_dir(creator: &UserId, video_id: VideoId) -> Path {
+    Path::from(format!("raw/{creator}/{video_id}"))
+}
+
 /// Root of a generation's packaged tree. Generation 1 uses the seed's layout exactly; a
 /// reprocess publishes under `g{n}/`, so segment URLs (cached as immutable) never change meaning.
 pub fn packaged_root(video_id: VideoId, generation: Generation) -> Path {

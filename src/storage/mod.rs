@@ -270,6 +270,10 @@ impl Storage {
         let staged = keys::staged_source(session.id);
         if self.exists(&staged).await? {
             tracing::info!(upload_id = %session.id, "multipart already completed by an earlier attempt");
+        } else if let Some(key) = self.renamed_source(session).await? {
+            // An earlier attempt got as far as the rename and died before recording the key.
+            tracing::info!(upload_id = %session.id, key = %key, "source already renamed by an earlier attempt");
+            return Ok(Assembly::Stored { key });
         } else {
             let upload_id = session.s3_upload_id.as_deref().ok_or(StorageError::NoMultipart(session.id))?;
             let etags: Vec<String> = parts.iter().map(|p| p.etag.clone()).collect();
@@ -286,6 +290,19 @@ impl Storage {
         let key = (naming.name)(&head);
         self.objects.rename(&staged, &key).await?;
         Ok(Assembly::Stored { key })
+    }
+
+    /// The source an earlier completion of `session` already renamed into place, if any.
+    async fn renamed_source(&self, session: &UploadSession) -> Result<Option<Path>, StorageError> {
+        let dir = keys::source_dir(&session.creator_id, session.video_id);
+        let mut listed = self.objects.list(Some(&dir));
+        while let Some(meta) = listed.try_next().await? {
+            let named = meta.location.filename().is_some_and(|name| name.starts_with("source."));
+            if named && meta.size == session.size_bytes {
+                return Ok(Some(meta.location));
+            }
+        }
+        Ok(None)
     }
 
     /// Frees everything staged for an upload: S3 multipart parts and staged objects.
