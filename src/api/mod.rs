@@ -42,16 +42,29 @@ use crate::config::Config;
 use state::AppState;
 
 /// Every route reel serves, with its OpenAPI document.
+///
+/// The origin routes get only the latency metric and CORS: their answers are immutable media or
+/// playlists with a precomputed gzip encoding, so the compression and trace layers would only
+/// add per-request cost (a CDN or the nginx tier logs the requests). Everything else, the web app
+/// included, goes through compression, CORS and tracing.
 pub fn router(state: AppState, config: &Config) -> Router {
-    let (api, spec) = documented_routes().split_for_parts();
+    let (api, mut spec) = documented_routes().split_for_parts();
+    let (origin, origin_spec) = origin_routes().split_for_parts();
+    spec.merge(origin_spec);
     let spec = openapi::complete(spec, config);
+    let cors = cors(&config.delivery.cors_allowed_origins);
+    let origin = origin
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .route_layer(axum::middleware::from_fn(metrics::track))
+        .layer(cors.clone());
     api.route("/openapi.json", get(move || async move { axum::Json(spec) }))
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .route_layer(axum::middleware::from_fn(metrics::track))
         .fallback(web_app(&config.server.web_dir))
         .layer(compression())
-        .layer(cors(&config.delivery.cors_allowed_origins))
+        .layer(cors)
         .layer(TraceLayer::new_for_http())
+        .merge(origin)
         .with_state(state)
 }
 
@@ -78,6 +91,11 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(ops::set_creator))
         .routes(routes!(ops::video_policy, ops::set_video_policy))
         .routes(routes!(ops::delivery_defaults, ops::set_delivery_defaults))
+}
+
+/// The origin (`/origin/packaged/...`), layered apart from the API (see [`router`]).
+fn origin_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .routes(routes!(origin::top))
         .routes(routes!(origin::nested))
         .routes(routes!(origin::generation))
@@ -112,8 +130,8 @@ fn web_app(
     }
 }
 
-/// gzip for playlists and JSON only: media is already compressed, and compressing it would break
-/// byte ranges (AUTHORING 10.1 asks for gzip-compressed playlists).
+/// gzip for JSON (and anything else served as a playlist): media is already compressed, and the
+/// origin serves playlists from a precomputed gzip encoding (AUTHORING 10.1).
 fn compression() -> CompressionLayer<impl tower_http::compression::Predicate> {
     CompressionLayer::new().gzip(true).compress_when(
         |status: StatusCode, _: Version, headers: &HeaderMap, _: &http::Extensions| {

@@ -37,7 +37,8 @@ pub struct Delivery {
     config: Arc<DeliveryConfig>,
     base_url: Arc<str>,
     hot: hot_tier::HotTier,
-    states: moka::future::Cache<VideoId, origin::OriginVideo>,
+    states: moka::sync::Cache<VideoId, origin::OriginVideo>,
+    playlist_cache_control: http::HeaderValue,
     beacon: beacon::Beacon,
 }
 
@@ -60,9 +61,25 @@ impl Delivery {
             None => format!("{}/origin", public_url.trim_end_matches('/')),
         };
         let hot = hot_tier::HotTier::new(config.hot_tier_bytes);
-        let states = moka::future::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(2)).build();
+        let states = moka::sync::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(2)).build();
         let beacon = beacon::Beacon::new(config.beacon_events_per_minute, weights);
-        Delivery { db, storage, config: Arc::new(config), base_url: base_url.into(), hot, states, beacon }
+        let playlist_cache_control = http::HeaderValue::try_from(format!("public, max-age={}", config.playlist_max_age.as_secs()))
+            .unwrap_or(http::HeaderValue::from_static("no-cache"));
+        Delivery {
+            db,
+            storage,
+            config: Arc::new(config),
+            base_url: base_url.into(),
+            hot,
+            states,
+            playlist_cache_control,
+            beacon,
+        }
+    }
+
+    /// Publishes the hot tier's hit ratio (called when metrics are scraped).
+    pub fn record_hot_tier_ratio(&self) {
+        self.hot.record_hit_ratio();
     }
 
     /// The configuration.
