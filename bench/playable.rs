@@ -14,22 +14,22 @@
 //! `REEL_BENCH_PAIRS` sets the number of pairs (default 3); `REEL_BENCH_CLIPS` the clip lengths
 //! in seconds (default `30,60`).
 
-use std::error::Error;
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use reel::api::auth::{Authenticator, Claims};
 use reel::app::Application;
 use reel::config::{Config, Secret};
-use reel::media::{ProbedMedia, Rung, Tools, plan_phases, probe};
+use reel::media::{Tools, plan_phases, probe};
 use reel::model::Role;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-type Res<T> = Result<T, Box<dyn Error + Send + Sync>>;
+use common::{Res, generate_source, median, naive_ladder, timed};
 
-const SECRET: &str = "bench-secret";
+const SECRET: &str = "reel-benchmark-secret-of-at-least-32-bytes";
 const POLL: Duration = Duration::from_millis(10);
 
 /// complete → playable, ready, ladder complete (seconds).
@@ -169,17 +169,6 @@ fn token(user: &str) -> Res<String> {
 }
 
 fn report(seconds: u32, rows: &[(f64, Marks)]) {
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        let n = v.len();
-        if n == 0 {
-            f64::NAN
-        } else if n % 2 == 1 {
-            v[n / 2]
-        } else {
-            (v[n / 2 - 1] + v[n / 2]) / 2.0
-        }
-    };
     println!(
         "\n{seconds} s clip: pair | naive (s) | playable (s) | ready (s) | ladder (s) | ready/naive | ladder/naive"
     );
@@ -205,108 +194,4 @@ fn report(seconds: u32, rows: &[(f64, Marks)]) {
         ratio(|m| m.ready),
         ratio(|m| m.ladder)
     );
-}
-
-fn generate_source(path: &Path, seconds: u32) -> Res<()> {
-    let video = "mandelbrot=s=540x960:r=30,scale=1080:1920:flags=lanczos,noise=alls=4:allf=t";
-    run_ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        video,
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=f=440:r=48000",
-        "-t",
-        &seconds.to_string(),
-        "-ac",
-        "2",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-crf",
-        "20",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        "-b:a",
-        "192k",
-        &lossy(path),
-    ])
-}
-
-fn timed(f: impl FnOnce() -> Res<()>) -> Res<f64> {
-    let started = Instant::now();
-    f()?;
-    Ok(started.elapsed().as_secs_f64())
-}
-
-/// One ffmpeg per rung: decode, swscale, x264, AAC, HLS fMP4 4 s (as `bench/transcode.rs`).
-fn naive_ladder(source: &Path, probed: &ProbedMedia, rungs: &[Rung], out: &Path) -> Res<()> {
-    let _ = std::fs::remove_dir_all(out);
-    let gop = (probed.fps() * 2.0).round().to_string();
-    for rung in rungs {
-        let dir = out.join(&rung.name);
-        std::fs::create_dir_all(&dir)?;
-        let (scale, rate, maxrate, bufsize) = (
-            format!("scale={}:{}", rung.width, rung.height),
-            format!("{}k", rung.video_kbps),
-            format!("{}k", rung.maxrate_kbps),
-            format!("{}k", rung.bufsize_kbps),
-        );
-        run_ffmpeg(&[
-            "-i",
-            &lossy(source),
-            "-vf",
-            &scale,
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-profile:v",
-            "high",
-            "-b:v",
-            &rate,
-            "-maxrate",
-            &maxrate,
-            "-bufsize",
-            &bufsize,
-            "-g",
-            &gop,
-            "-c:a",
-            "aac",
-            "-b:a",
-            "128k",
-            "-ac",
-            "2",
-            "-ar",
-            "48000",
-            "-f",
-            "hls",
-            "-hls_time",
-            "4",
-            "-hls_playlist_type",
-            "vod",
-            "-hls_segment_type",
-            "fmp4",
-            "-hls_fmp4_init_filename",
-            "init.mp4",
-            "-hls_segment_filename",
-            &lossy(&dir.join("seg-%05d.m4s")),
-            &lossy(&dir.join("index.m3u8")),
-        ])?;
-    }
-    Ok(())
-}
-
-fn run_ffmpeg(args: &[&str]) -> Res<()> {
-    let status = Command::new("ffmpeg").args(["-hide_banner", "-nostdin", "-v", "error", "-y"]).args(args).status()?;
-    if status.success() { Ok(()) } else { Err(format!("ffmpeg failed: {args:?}").into()) }
-}
-
-fn lossy(path: &Path) -> String {
-    path.to_string_lossy().into_owned()
 }

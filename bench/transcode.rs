@@ -12,7 +12,8 @@
 //! against the source scaled with lanczos. `REEL_BENCH_PAIRS` sets the number of pairs
 //! (default 3).
 
-use std::error::Error;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -22,9 +23,9 @@ use reel::media::{
     probe, transcode,
 };
 
-type Res<T> = Result<T, Box<dyn Error>>;
+use common::{Res, generate_source, median, naive_ladder as baseline, timed};
 
-const SECONDS: &str = "30";
+const SECONDS: u32 = 30;
 
 /// One way of encoding the ladder, timed.
 struct Variant {
@@ -69,7 +70,7 @@ fn main() -> Res<()> {
     let work = tempfile::tempdir()?;
     let source = work.path().join("source.mp4");
     eprintln!("generating source …");
-    generate_source(&source)?;
+    generate_source(&source, SECONDS)?;
     let runtime = tokio::runtime::Runtime::new()?;
     let tools = Tools::default();
     let probed = runtime.block_on(probe(&tools, &source, &MediaLimits::default(), Duration::from_secs(60)))?;
@@ -99,95 +100,6 @@ fn main() -> Res<()> {
         rows.push((b, timings));
     }
     report(&rows, &variants, &baseline_rungs, &source, &baseline_dir, &dirs)
-}
-
-fn generate_source(path: &Path) -> Res<()> {
-    let video = "mandelbrot=s=540x960:r=30,scale=1080:1920:flags=lanczos,noise=alls=4:allf=t";
-    run_ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        video,
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=f=440:r=48000",
-        "-t",
-        SECONDS,
-        "-ac",
-        "2",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-crf",
-        "20",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        "-b:a",
-        "192k",
-        &lossy(path),
-    ])
-}
-
-fn timed(f: impl FnOnce() -> Res<()>) -> Res<f64> {
-    let started = Instant::now();
-    f()?;
-    Ok(started.elapsed().as_secs_f64())
-}
-
-/// One ffmpeg per rung: decode, swscale, x264, AAC, HLS fMP4.
-fn baseline(source: &Path, probed: &ProbedMedia, rungs: &[Rung], out: &Path) -> Res<()> {
-    let _ = std::fs::remove_dir_all(out);
-    let gop = (probed.fps() * 2.0).round().to_string();
-    for rung in rungs {
-        let dir = out.join(&rung.name);
-        std::fs::create_dir_all(&dir)?;
-        run_ffmpeg(&[
-            "-i",
-            &lossy(source),
-            "-vf",
-            &format!("scale={}:{}", rung.width, rung.height),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-profile:v",
-            "high",
-            "-b:v",
-            &format!("{}k", rung.video_kbps),
-            "-maxrate",
-            &format!("{}k", rung.maxrate_kbps),
-            "-bufsize",
-            &format!("{}k", rung.bufsize_kbps),
-            "-g",
-            &gop,
-            "-c:a",
-            "aac",
-            "-b:a",
-            "128k",
-            "-ac",
-            "2",
-            "-ar",
-            "48000",
-            "-f",
-            "hls",
-            "-hls_time",
-            "4",
-            "-hls_playlist_type",
-            "vod",
-            "-hls_segment_type",
-            "fmp4",
-            "-hls_fmp4_init_filename",
-            "init.mp4",
-            "-hls_segment_filename",
-            &lossy(&dir.join("seg-%05d.m4s")),
-            &lossy(&dir.join("index.m3u8")),
-        ])?;
-    }
-    Ok(())
 }
 
 /// Runs one variant into `out`, timing the first start-rung segment on disk, the end of the
@@ -223,15 +135,6 @@ async fn run(tools: &Tools, source: &Path, probed: &ProbedMedia, variant: &Varia
     std::fs::write(out.join("master.m3u8"), master_playlist(&ladder))?;
     let first_start_segment = first.await?.ok_or("no start-rung segment reported")?;
     Ok(Timing { first_start_segment, start_rungs_done, whole })
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    match values.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => values[n / 2],
-        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
-    }
 }
 
 fn report(
@@ -395,18 +298,7 @@ fn video_kbps(path: &Path) -> Res<f64> {
         .lines()
         .filter_map(|l| l.trim().trim_end_matches(',').parse::<f64>().ok())
         .sum();
-    let seconds: f64 = SECONDS.parse()?;
+    let seconds = f64::from(SECONDS);
     Ok(bytes * 8.0 / seconds / 1000.0)
 }
 
-fn run_ffmpeg(args: &[&str]) -> Res<()> {
-    let out = Command::new("ffmpeg").args(["-hide_banner", "-nostdin", "-v", "error", "-y"]).args(args).output()?;
-    if !out.status.success() {
-        return Err(format!("ffmpeg failed: {}", String::from_utf8_lossy(&out.stderr)).into());
-    }
-    Ok(())
-}
-
-fn lossy(path: &Path) -> String {
-    path.to_string_lossy().into_owned()
-}

@@ -148,7 +148,9 @@ pub struct PartReceipt {
     ),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "exactly the part's planned size in bytes"),
     responses(
-        (status = 200, description = "the part is stored", body = PartReceipt),
+        (status = 200, description = "the part is stored", body = PartReceipt, links(
+            ("complete_upload" = (operation_id = "complete_upload", parameters(("id" = "$request.path.id")))),
+        )),
         BadRequest, Authenticated, NotFound, Conflict, Unprocessable,
     ),
     security(("bearer" = []))
@@ -286,6 +288,9 @@ pub struct Completed {
     responses(
         (status = 202, description = "the video exists and is processing", body = Completed, links(
             ("get_video" = (operation_id = "get_video", parameters(("id" = "$response.body#/video_id")))),
+            ("get_video_policy" = (operation_id = "get_video_policy", parameters(("id" = "$response.body#/video_id")))),
+            ("set_video_policy" = (operation_id = "set_video_policy", parameters(("id" = "$response.body#/video_id")))),
+            ("reprocess_video" = (operation_id = "reprocess_video", parameters(("id" = "$response.body#/video_id")))),
         )),
         Authenticated, NotFound, Conflict, Unprocessable,
     ),

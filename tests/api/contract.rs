@@ -206,6 +206,8 @@ async fn the_document_states_the_contract() {
         assert_eq!(created[target]["parameters"]["id"], "$response.body#/upload_id");
         assert!(operation_ids.contains(target), "the link to {target} resolves");
     }
+    let stored = &spec["paths"]["/v1/videos/uploads/{id}/parts/{part}"]["put"]["responses"]["200"]["links"];
+    assert_eq!(stored["complete_upload"]["parameters"]["id"], "$request.path.id", "a stored part leads to complete");
     let completed = &spec["paths"]["/v1/videos/uploads/{id}/complete"]["post"]["responses"]["202"]["links"];
     assert_eq!(completed["get_video"]["parameters"]["id"], "$response.body#/video_id");
 
