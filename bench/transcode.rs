@@ -301,4 +301,3 @@ fn video_kbps(path: &Path) -> Res<f64> {
     let seconds = f64::from(SECONDS);
     Ok(bytes * 8.0 / seconds / 1000.0)
 }
-

@@ -170,7 +170,10 @@ mod tests {
         assert_eq!(plain, growing);
         let complete = [growing.as_slice(), b"#EXT-X-ENDLIST\n"].concat();
         assert_eq!(PlaylistShape::of(&complete), PlaylistShape::Complete);
-        assert_eq!(PlaylistShape::of(b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n360p/index.m3u8\n"), PlaylistShape::Master);
+        assert_eq!(
+            PlaylistShape::of(b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n360p/index.m3u8\n"),
+            PlaylistShape::Master
+        );
         assert!(CachedObject::new(Bytes::from_static(b"\0\0"), false).playlist.is_none());
     }
 }

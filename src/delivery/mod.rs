@@ -63,8 +63,9 @@ impl Delivery {
         let hot = hot_tier::HotTier::new(config.hot_tier_bytes);
         let states = moka::sync::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(2)).build();
         let beacon = beacon::Beacon::new(config.beacon_events_per_minute, weights);
-        let playlist_cache_control = http::HeaderValue::try_from(format!("public, max-age={}", config.playlist_max_age.as_secs()))
-            .unwrap_or(http::HeaderValue::from_static("no-cache"));
+        let playlist_cache_control =
+            http::HeaderValue::try_from(format!("public, max-age={}", config.playlist_max_age.as_secs()))
+                .unwrap_or(http::HeaderValue::from_static("no-cache"));
         Delivery {
             db,
             storage,

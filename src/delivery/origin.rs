@@ -246,17 +246,14 @@ fn respond(
 
 /// Whether `Accept-Encoding` lists gzip (or `*`) without `q=0`.
 fn accepts_gzip(request: &HeaderMap) -> bool {
-    request
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|coding| {
+    request.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
+        |coding| {
             let mut parts = coding.split(';').map(str::trim);
             let name = parts.next().unwrap_or_default();
             let refused = parts.any(|p| p.strip_prefix("q=").is_some_and(|q| q.parse::<f32>().is_ok_and(|q| q <= 0.0)));
             (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
-        })
+        },
+    )
 }
 
 fn not_modified(request: &HeaderMap, etag: &HeaderValue) -> bool {
