@@ -16,6 +16,59 @@ wait_for_port() {
   die "$2 did not start listening on port $1"
 }
 
+# PostgreSQL's server binaries (pg_ctl, initdb), installed with apt when missing.
+pg_bin_dir() {
+  local ctl
+  ctl=$(ls /usr/lib/postgresql/*/bin/pg_ctl 2>/dev/null | sort -V | tail -1 || true)
+  if [ -z "$ctl" ]; then
+    apt_install postgresql >&2
+    ctl=$(ls /usr/lib/postgresql/*/bin/pg_ctl | sort -V | tail -1)
+  fi
+  dirname "$ctl"
+}
+
+# Starts a throwaway PostgreSQL cluster in DIR on a free port from PORT (trust auth, no fsync).
+# Sets PG_URL and PG_STOP (the command that stops it); as root the server runs as `postgres`.
+start_postgres() { # start_postgres DIR PORT
+  local dir=$1 bin port
+  bin=$(pg_bin_dir)
+  port=$(free_port "$2")
+  mkdir -p "$dir"
+  local run_pg=()
+  if as_root; then
+    chown postgres: "$dir"
+    run_pg=(runuser -u postgres --)
+  fi
+  "${run_pg[@]}" "$bin/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 --no-sync >/dev/null
+  "${run_pg[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -o \
+    "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400" \
+    start >/dev/null || { cat "$dir/log" >&2; die "PostgreSQL did not start"; }
+  PG_STOP=("${run_pg[@]}" "$bin/pg_ctl" -D "$dir/data" -m immediate stop)
+  PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
+}
+
+# The s3s-fs binary, installed with cargo when missing.
+s3s_bin() {
+  local s3s
+  s3s=$(command -v s3s-fs || echo "$HOME/.cargo/bin/s3s-fs")
+  [ -x "$s3s" ] || cargo install --locked s3s-fs --version 0.14.1 --features binary >&2
+  echo "$s3s"
+}
+
+# Starts s3s-fs on DIR (each subdirectory is a bucket) on a free port from PORT with the keys
+# in S3_ACCESS_KEY/S3_SECRET_KEY, logging to LOG. Sets S3_ENDPOINT and S3_PID.
+start_s3() { # start_s3 DIR PORT LOG
+  local s3s port
+  s3s=$(s3s_bin)
+  port=$(free_port "$2")
+  mkdir -p "$1"
+  "$s3s" --host 127.0.0.1 --port "$port" --access-key "$S3_ACCESS_KEY" --secret-key "$S3_SECRET_KEY" \
+    "$1" >"$3" 2>&1 &
+  S3_PID=$!
+  wait_for_port "$port" s3s-fs
+  S3_ENDPOINT="http://127.0.0.1:$port"
+}
+
 # Installs Debian packages, or explains how when not root.
 apt_install() {
   as_root || die "missing $*: install it (sudo apt-get install $*) or run this script as root"
