@@ -194,6 +194,14 @@ async fn the_openapi_document_lists_every_route_and_only_served_ones() {
         ("/v1/ops/delivery-policy", "get"),
         ("/v1/ops/delivery-policy", "put"),
         ("/v1/ops/creators/{id}", "put"),
+        ("/v1/ops/webhooks", "post"),
+        ("/v1/ops/webhooks", "get"),
+        ("/v1/ops/webhooks/{id}", "get"),
+        ("/v1/ops/webhooks/{id}", "patch"),
+        ("/v1/ops/webhooks/{id}", "delete"),
+        ("/v1/ops/webhooks/{id}/rotate-secret", "post"),
+        ("/v1/ops/webhooks/{id}/deliveries", "get"),
+        ("/v1/ops/webhooks/{id}/deliveries/{delivery_id}/retry", "post"),
         ("/origin/packaged/{video_id}/hls/{file}", "get"),
         ("/origin/packaged/{video_id}/hls/{dir}/{file}", "get"),
         ("/origin/packaged/{video_id}/hls/{outer}/{inner}/{file}", "get"),
@@ -217,6 +225,7 @@ async fn the_openapi_document_lists_every_route_and_only_served_ones() {
             let concrete = path
                 .replace("{id}", &uuid::Uuid::now_v7().to_string())
                 .replace("{part}", "1")
+                .replace("{delivery_id}", &uuid::Uuid::now_v7().to_string())
                 .replace("{token}", "a.b.c")
                 .replace("{video_id}", &uuid::Uuid::now_v7().to_string())
                 .replace("{file}", "master.m3u8")

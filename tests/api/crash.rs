@@ -2,32 +2,15 @@
 //! another worker restarts the phase under a new epoch and finishes the video, and no URL a
 //! viewer already fetched ever changes its bytes (playlists are only appended to).
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use reel::config::{Config, StorageBackend};
-
-use crate::helpers::{Backend, JWT_SECRET, portrait_clip, spawn_app_with, token};
+use crate::helpers::{Backend, portrait_clip, spawn_app_with, spawn_worker, token};
 use crate::on_both_backends;
 use crate::playable::assert_nothing_changed;
 
 on_both_backends!(a_worker_killed_mid_phase_one_is_taken_over);
 
 const LEASE: Duration = Duration::from_secs(2);
-
-/// Starts `reel worker` on the same database and bucket as `config`.
-fn spawn_worker(config: &Config, dir: &std::path::Path) -> tokio::process::Child {
-    let mut file_config = config.clone();
-    file_config.pipeline.workers = 1;
-    let path = dir.join("worker.toml");
-    std::fs::write(&path, toml::to_string(&file_config).expect("config serialises")).expect("write config");
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_reel"));
-    command.arg("--config").arg(&path).arg("worker").env("REEL_AUTH__JWT_SECRET", JWT_SECRET);
-    if let (StorageBackend::S3, Some(s3)) = (config.storage.backend, &config.storage.s3) {
-        command.env("REEL_STORAGE__S3__SECRET_ACCESS_KEY", s3.secret_access_key.expose());
-    }
-    command.stdout(Stdio::null()).stderr(Stdio::null()).kill_on_drop(true).spawn().expect("reel worker starts")
-}
 
 async fn a_worker_killed_mid_phase_one_is_taken_over(backend: Backend) {
     let app = spawn_app_with(backend, |config| {
@@ -38,7 +21,7 @@ async fn a_worker_killed_mid_phase_one_is_taken_over(backend: Backend) {
     let owner = token("gil");
     let (_, video_id) = app.upload(&owner, &portrait_clip(540, 960, 20)).await;
     let scratch = tempfile::tempdir().expect("temp dir");
-    let mut worker = spawn_worker(&app.config, scratch.path());
+    let mut worker = spawn_worker(&app.config, scratch.path(), |c| c.pipeline.workers = 1);
 
     let started = Instant::now();
     let preview = loop {

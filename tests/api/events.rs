@@ -16,12 +16,12 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use futures::StreamExt;
 use hmac::{Hmac, Mac};
-use reel::config::{Config, StorageBackend};
+use reel::config::Config;
 use reel::model::{EventType, OutboxEvent, Role};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::helpers::{Backend, JWT_SECRET, TestApp, fake_mp4, portrait_clip, spawn_app_with, token, token_with};
+use crate::helpers::{Backend, TestApp, fake_mp4, portrait_clip, spawn_app_with, spawn_worker, token, token_with};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -645,20 +645,6 @@ async fn a_nats_outage_delays_events_and_loses_none(backend: Backend) {
     assert_eq!(seen, expected, "every event once after the outage");
 }
 
-/// Starts `reel worker` (webhook delivery only) on the same database and bucket as `config`.
-fn spawn_worker(config: &Config, dir: &std::path::Path) -> tokio::process::Child {
-    let mut file_config = config.clone();
-    file_config.webhooks.workers = 1;
-    let path = dir.join("worker.toml");
-    std::fs::write(&path, toml::to_string(&file_config).expect("config serialises")).expect("write config");
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_reel"));
-    command.arg("--config").arg(&path).arg("worker").env("REEL_AUTH__JWT_SECRET", JWT_SECRET);
-    if let (StorageBackend::S3, Some(s3)) = (config.storage.backend, &config.storage.s3) {
-        command.env("REEL_STORAGE__S3__SECRET_ACCESS_KEY", s3.secret_access_key.expose());
-    }
-    command.stdout(Stdio::null()).stderr(Stdio::null()).kill_on_drop(true).spawn().expect("reel worker starts")
-}
-
 async fn a_worker_killed_mid_delivery_loses_nothing(backend: Backend) {
     let app = spawn_app_with(backend, |config| {
         fast(config);
@@ -673,7 +659,7 @@ async fn a_worker_killed_mid_delivery_loses_nothing(backend: Backend) {
     app.wait_deliveries(id, "?status=pending", "exported", |rows| rows.len() == 1).await;
 
     let scratch = tempfile::tempdir().expect("temp dir");
-    let mut worker = spawn_worker(&app.config, scratch.path());
+    let mut worker = spawn_worker(&app.config, scratch.path(), |c| c.webhooks.workers = 1);
     receiver.wait_for("the worker's attempt", |got| got.len() == 1).await;
     worker.start_kill().expect("kill -9");
     worker.wait().await.expect("reaped");

@@ -72,7 +72,11 @@ async fn a_database_outage_answers_503_and_recovers_by_itself() {
         format!("{}:{}", url.host_str().expect("host"), url.port().unwrap_or(5432)).parse().expect("addr");
     let proxy = TcpProxy::start(target).await;
     url.set_port(Some(proxy.addr.port())).expect("port");
-    let app = spawn_app_with(Backend::PostgresS3, |config| config.database.url = url.to_string()).await;
+    let app = spawn_app_with(Backend::PostgresS3, |config| {
+        config.database.url = url.to_string();
+        config.database.acquire_timeout = std::time::Duration::from_secs(2);
+    })
+    .await;
     let pat = token("pat");
     let missing = format!("/v1/videos/uploads/{}", uuid::Uuid::now_v7());
     let get = || app.http.get(app.url(&missing)).bearer_auth(&pat).send();

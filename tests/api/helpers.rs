@@ -153,7 +153,8 @@ pub async fn test_config(backend: Backend, dir: &std::path::Path) -> (Config, Op
     config.server.bind = SocketAddr::from(([127, 0, 0, 1], 0));
     config.auth.jwt_secret = Some(Secret::new(JWT_SECRET));
     config.uploads.part_size_bytes = 5 * MIB as u64;
-    config.database.acquire_timeout = Duration::from_secs(2);
+    // Generous: on a loaded 2-core machine, opening a connection and migrating can take seconds.
+    config.database.acquire_timeout = Duration::from_secs(15);
     config.pipeline.workers = 0;
     config.pipeline.work_dir = dir.join("work");
     config.pipeline.ladder.segment_seconds = 1.0;
@@ -478,4 +479,24 @@ impl Drop for TcpProxy {
         self.accept.abort();
         self.cut();
     }
+}
+
+/// Starts a `reel worker` process on the same database and bucket as `config`, adjusted by
+/// `adjust` (which background loops it runs); its config file goes in `dir`.
+pub fn spawn_worker(config: &Config, dir: &std::path::Path, adjust: impl FnOnce(&mut Config)) -> tokio::process::Child {
+    let mut file_config = config.clone();
+    adjust(&mut file_config);
+    let path = dir.join("worker.toml");
+    std::fs::write(&path, toml::to_string(&file_config).expect("config serialises")).expect("write config");
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_reel"));
+    command.arg("--config").arg(&path).arg("worker").env("REEL_AUTH__JWT_SECRET", JWT_SECRET);
+    if let (StorageBackend::S3, Some(s3)) = (config.storage.backend, &config.storage.s3) {
+        command.env("REEL_STORAGE__S3__SECRET_ACCESS_KEY", s3.secret_access_key.expose());
+    }
+    command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("reel worker starts")
 }

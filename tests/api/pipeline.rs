@@ -11,7 +11,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{Backend, MIB, fake_mp4, ffmpeg_output, noise, portrait_clip, spawn_app, token, token_with};
+use crate::helpers::{
+    Backend, MIB, fake_mp4, ffmpeg_output, noise, portrait_clip, spawn_app, spawn_app_with, token, token_with,
+};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -190,7 +192,7 @@ async fn hostile_uploads_fail_fast_with_specific_reasons(backend: Backend) {
             ffmpeg_output("i.png", &["-f", "lavfi", "-i", "testsrc2=size=320x240", "-frames:v", "1"]),
             "no_video_stream",
         ),
-        ("extreme sample aspect ratio", sar_clip("1/15"), "sample aspect ratio 1:15"),
+        ("extreme sample aspect ratio", sar_clip("1/15"), "resolution_exceeds_limit"),
     ];
     for (what, bytes, reason) in cases {
         let (_, video_id) = app.upload(&mallory, &bytes).await;
@@ -334,7 +336,7 @@ async fn higher_value_videos_are_claimed_first(backend: Backend) {
 }
 
 async fn concurrent_workers_never_claim_the_same_job(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = spawn_app_with(backend, |config| config.quotas.processing_videos = 100).await;
     let fi = token("fi");
     for _ in 0..12 {
         app.upload(&fi, &fake_mp4(64 * 1024)).await;
