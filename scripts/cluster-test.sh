@@ -135,7 +135,7 @@ poll_playlists() { # the previews are served only under a signed URL, which the 
   admin=$("$REEL_BIN" token --user cluster-ops --admin)
   while :; do
     local ids id master variant
-    ids=$(sql "SELECT id FROM video_assets WHERE status = 'processing' AND playable_at IS NOT NULL")
+    ids=$(sql "SELECT video_id FROM video_assets WHERE status = 'processing' AND playable_at IS NOT NULL")
     if [ -z "$ids" ] && [ -e "$t/uploads-done" ] &&
       [ "$(sql "SELECT count(*) FROM video_assets WHERE status = 'processing'")" = 0 ]; then return 0; fi
     for id in $ids; do
